@@ -371,7 +371,7 @@ Test(config, wrong_types)
 	       "t.yaml:2:32: backends[0].pci: expected a PCI address, got a mapping\n");
 	expect("controllers:\n  - {name: c, type: blk, backend: b, serial: [x]}\n"
 	       "backends: [{name: b, type: null, size: 512}]\n",
-	       "t.yaml:2:47: controllers[0].serial: expected a string, got a sequence\n");
+	       "t.yaml:2:46: controllers[0].serial: expected a string, got a sequence\n");
 	expect("controllers:\n  - {name: c, type: scsi, targets: {id: 0}}\n",
 	       "t.yaml:2:37: controllers[0].targets: expected a sequence, got a mapping\n");
 	expect("controllers:\n  - {name: c, type: scsi, targets: [7]}\n",
