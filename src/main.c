@@ -15,6 +15,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
+#include <rte_version.h>
 
 #define VHD_LOG_COMPONENT "main"
 #include "vhostd/config.h"
@@ -86,7 +87,7 @@ parse_args(int argc, char **argv, struct options *o)
 			usage(stdout, argv[0]);
 			exit(EXIT_SUCCESS);
 		case 'V':
-			printf("vhostd %s (DPDK %s)\n", VHD_VERSION, rte_version());
+			printf("vhostd %s (%s)\n", VHD_VERSION, rte_version());
 			exit(EXIT_SUCCESS);
 		default:
 			usage(stderr, argv[0]);
@@ -376,8 +377,9 @@ out_workers:
 	vhd_transport_fini();
 	vhd_workers_stop();
 out_eal:
+	VHD_NOTICELOG("stopped");
+	vhd_log_set_sink(NULL);
 	rte_eal_cleanup();
 	vhd_config_free(cfg);
-	VHD_NOTICELOG("stopped");
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
