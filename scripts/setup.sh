@@ -387,19 +387,19 @@ nvme_block_dirs() {
 		[[ -d $ctrl ]] || continue
 		# Namespaces directly below the controller (also the hidden nvmeXcYnZ paths).
 		for ns in "$ctrl"/nvme[0-9]*n[0-9]*; do
-			[[ -d $ns ]] && printf '%s\n' "$ns"
+			if [[ -d $ns ]]; then printf '%s\n' "$ns"; fi
 		done
 		# With native NVMe multipath the usable namespaces hang off the subsystem.
 		for sub in "$SYSFS"/class/nvme-subsystem/*; do
 			[[ -e $sub/${ctrl##*/} ]] || continue
 			for ns in "$sub"/nvme[0-9]*n[0-9]*; do
-				[[ -d $ns ]] && printf '%s\n' "$ns"
+				if [[ -d $ns ]]; then printf '%s\n' "$ns"; fi
 			done
 		done
 	done | while read -r ns; do
 		printf '%s\n' "$ns"
 		for part in "$ns"/"${ns##*/}"p[0-9]*; do
-			[[ -d $part ]] && printf '%s\n' "$part"
+			if [[ -d $part ]]; then printf '%s\n' "$part"; fi
 		done
 	done
 	return 0
@@ -450,24 +450,31 @@ block_users() {
 		done <"$PROCFS/swaps"
 	fi
 
-	# lsblk sees the real system only; ask it when we are looking at the real system.
-	if [[ $SYSFS == /sys && $PROCFS == /proc && -b /dev/$name ]] && command -v lsblk >/dev/null; then
-		local lname ltype lmnt
-		while read -r lname ltype lmnt; do
-			if [[ -n $lmnt ]]; then
-				printf '%s is in use (lsblk: %s %s on %s)\n' "$name" "$ltype" "$lname" "$lmnt"
-			elif [[ $ltype == lvm || $ltype == raid* || $ltype == crypt || $ltype == dm ]]; then
-				printf '%s is in use (lsblk: %s %s)\n' "$name" "$ltype" "$lname"
-			fi
-		done < <(lsblk -nrpo NAME,TYPE,MOUNTPOINT "/dev/$name" 2>/dev/null || true)
-	fi
+	return 0
+}
+
+# Second opinion from lsblk on a whole namespace and everything stacked on it. lsblk reads
+# the real /sys and /proc, so it is only asked when those are what we look at.
+lsblk_users() {
+	local dir=$1 name lname ltype lmnt
+	name=${dir##*/}
+	[[ $SYSFS == /sys && $PROCFS == /proc && -b /dev/$name ]] || return 0
+	command -v lsblk >/dev/null || return 0
+	[[ $name =~ ^nvme[0-9]+n[0-9]+$ ]] || return 0
+	while read -r lname ltype lmnt; do
+		if [[ -n $lmnt ]]; then
+			printf '%s is in use (lsblk: %s %s on %s)\n' "$name" "$ltype" "$lname" "$lmnt"
+		elif [[ $ltype == lvm || $ltype == raid* || $ltype == crypt || $ltype == dm ]]; then
+			printf '%s is in use (lsblk: %s %s)\n' "$name" "$ltype" "$lname"
+		fi
+	done < <(lsblk -nrpo NAME,TYPE,MOUNTPOINT "/dev/$name" 2>/dev/null || true)
 	return 0
 }
 
 # Refuse devices that do not exist, are not NVMe controllers or are in use. All devices are
 # checked and every problem reported before anything on the host changes.
 check_pci_devices() {
-	local bdf dev dir errors=() class reasons
+	local bdf dev dir dirs errors=() class reasons
 	local fix="Release it (umount, swapoff, deactivate LVM/md) before binding it to vfio-pci"
 	for bdf in "${PCI_LIST[@]}"; do
 		dev=$(pci_dev "$bdf")
@@ -483,7 +490,15 @@ check_pci_devices() {
 		if [[ $(pci_driver "$bdf") == vfio-pci ]]; then
 			continue
 		fi
-		reasons=$(while read -r dir; do block_users "$dir"; done < <(nvme_block_dirs "$bdf") | sort -u)
+		dirs=$(nvme_block_dirs "$bdf")
+		reasons=$(while read -r dir; do
+			if [[ -n $dir ]]; then block_users "$dir"; fi
+		done <<<"$dirs" | sort -u)
+		if [[ -z $reasons ]]; then
+			reasons=$(while read -r dir; do
+				if [[ -n $dir ]]; then lsblk_users "$dir"; fi
+			done <<<"$dirs" | sort -u)
+		fi
 		if [[ -n $reasons ]]; then
 			errors+=("$bdf is in use: ${reasons//$'\n'/; }. $fix")
 		fi
@@ -711,8 +726,8 @@ persist_write() {
 			"parameters to the boot loader yourself: $params"
 	fi
 	if grep -Eq '^[^#]*GRUB_CMDLINE_LINUX[A-Z_]*=.*([" ]|=)hugepages=' "$grub"; then
-		warn "$grub already sets hugepages=; the kernel ignores a second hugepages= for the" \
-			"same size, so the value from $grub wins"
+		warn "$grub already sets hugepages=; the kernel will see two values and may ignore" \
+			"one of them (check the 'HugeTLB' lines of dmesg after the reboot)"
 	fi
 	# shellcheck disable=SC2016 # the drop-in must keep $GRUB_CMDLINE_LINUX_DEFAULT literal
 	content=$(printf '%s\n' \
@@ -906,7 +921,7 @@ status_pci() {
 		if [[ -r $STATE_DIR/pci/$bdf ]]; then
 			prev=$(readf "$STATE_DIR/pci/$bdf") || prev=
 			prev="  bound by setup.sh, previous driver: ${prev#driver=}"
-			[[ $prev == *": " ]] && prev+="none"
+			if [[ $prev == *": " ]]; then prev+="none"; fi
 		fi
 		printf '  %s  %s  iommu_group %s%s\n' "$bdf" "$(pci_ids "$bdf")" \
 			"$(pci_group "$bdf")" "$prev"
@@ -923,7 +938,7 @@ status_pci() {
 		drv=$(pci_driver "$bdf")
 		names=
 		for ns in "$d"/nvme/nvme[0-9]*/nvme[0-9]*n[0-9]*; do
-			[[ -d $ns ]] && names+=" ${ns##*/}"
+			if [[ -d $ns ]]; then names+=" ${ns##*/}"; fi
 		done
 		printf '  %s  %s  driver %s  numa_node %s%s\n' "$bdf" "$(pci_ids "$bdf")" \
 			"${drv:-none}" "$(readf "$d/numa_node" 2>/dev/null || printf '?')" \

@@ -98,6 +98,16 @@ expect_ok in_fake_root "$r" UPDATE_GRUB="$ug" "$SETUP" reset --persist
 grep -q "nothing to remove" <<<"$LAST_OUT" || fail "a second reset --persist: $LAST_OUT"
 pass "a second reset --persist is harmless"
 
+# /etc/default/grub with its own hugepages=: warn, still write the drop-in.
+cp "$r/etc/default/grub" "$work/grub.orig"
+echo 'GRUB_CMDLINE_LINUX="hugepages=16"' >>"$r/etc/default/grub"
+expect_ok in_fake_root "$r" HUGEMEM=1024 UPDATE_GRUB="$ug" "$SETUP" config --persist
+grep -q "already sets hugepages=" <<<"$LAST_OUT" || fail "no warning about hugepages=: $LAST_OUT"
+[[ -f $dropin ]] || fail "no drop-in written next to an existing hugepages="
+cp "$work/grub.orig" "$r/etc/default/grub"
+expect_ok in_fake_root "$r" UPDATE_GRUB="$ug" "$SETUP" reset --persist
+pass "an existing hugepages= in /etc/default/grub is warned about"
+
 # No /etc/default/grub: refuse and print the parameters instead.
 mv "$r/etc/default/grub" "$work/grub.saved"
 expect_fail "does not exist \(is GRUB installed\?\).*hugepagesz=2M hugepages=512" \

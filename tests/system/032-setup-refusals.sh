@@ -169,6 +169,12 @@ rm -rf "$r/sys/kernel/iommu_groups"/*
 expect_fail "no IOMMU: .*/kernel/iommu_groups is empty.*intel_iommu=on.*amd_iommu=on" \
 	in_fake_root "$r" PCI_ALLOWED=$NVME "$SETUP"
 assert_untouched "no IOMMU"
+# A controller without namespaces (or without the nvme/ directory) gets as far as well.
+rm -rf "$NVME_DIR/nvme/nvme0/nvme0n1"
+expect_fail "no IOMMU: " in_fake_root "$r" PCI_ALLOWED=$NVME "$SETUP"
+rm -rf "$NVME_DIR/nvme"
+expect_fail "no IOMMU: " in_fake_root "$r" PCI_ALLOWED=$NVME "$SETUP"
+assert_untouched "no IOMMU, no namespaces"
 pass "binding without an IOMMU is refused with the kernel parameters to add"
 
 fresh
