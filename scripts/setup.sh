@@ -785,6 +785,21 @@ cmd_config() {
 	info "done; '$PROG status' shows the result, '$PROG reset' undoes it"
 }
 
+# Print up to three entries of directory $1 (empty when it has none).
+first_entries() {
+	local e n=0 out=
+	for e in "$1"/* "$1"/.[!.]*; do
+		[[ -e $e ]] || continue
+		out+="${out:+, }${e##*/}"
+		n=$((n + 1))
+		if [[ $n -eq 3 ]]; then
+			out+=", ..."
+			break
+		fi
+	done
+	printf '%s' "$out"
+}
+
 cmd_reset() {
 	need_root reset
 	local failed=0 f bdf n target got node_state=() line what mnt files
@@ -832,9 +847,9 @@ cmd_reset() {
 			if ! hugetlbfs_opts "$mnt" >/dev/null; then
 				continue
 			fi
-			files=$(find "$mnt" -mindepth 1 -maxdepth 1 2>/dev/null | head -n 3 | tr '\n' ' ')
+			files=$(first_entries "$mnt")
 			if [[ -n $files ]]; then
-				warn "hugetlbfs at $mnt still holds files (${files% }); left mounted. Remove them" \
+				warn "hugetlbfs at $mnt still holds files (${files}); left mounted. Remove them" \
 					"once no process uses them, then run reset again"
 				keep+=("mounted $mnt")
 				continue

@@ -57,6 +57,9 @@ cleanup() {
 	if [[ $dir0 -eq 0 && -d $MNT ]]; then
 		rmdir "$MNT" || echo "cleanup: cannot remove $MNT" >&2
 	fi
+	if hugetlbfs_mounted "$work/hp"; then
+		umount "$work/hp" || echo "cleanup: cannot unmount $work/hp" >&2
+	fi
 	rm -rf "$work"
 	exit "$rc"
 }
@@ -110,8 +113,24 @@ fi
 [[ ! -e $SETUP_STATE_DIR ]] || fail "reset left its state dir: $(ls -R "$SETUP_STATE_DIR")"
 pass "reset: HugePages_Total back to $total0, mounts as before"
 
-# A reset with nothing recorded sets 0, so only try it when 0 is what the host had.
+# A reset with nothing recorded sets 0, so only try these when 0 is what the host had.
 if [[ $total0 -eq 0 ]]; then
 	expect_ok "$SETUP" reset
 	pass "a second reset is harmless"
+
+	# A hugetlbfs that still holds files is reported and left mounted, and a later reset
+	# unmounts it. Uses a mount point of its own, not /dev/hugepages.
+	expect_ok env HUGEMEM=4 HUGEPAGE_MOUNT="$work/hp" "$SETUP" config
+	hugetlbfs_mounted "$work/hp" || fail "HUGEPAGE_MOUNT=$work/hp was not mounted"
+	touch "$work/hp/rtemap_0" "$work/hp/rtemap_1"
+	expect_ok env HUGEPAGE_MOUNT="$work/hp" "$SETUP" reset
+	grep -q "hugetlbfs at $work/hp still holds files (rtemap_0, rtemap_1); left mounted" \
+		<<<"$LAST_OUT" || fail "reset does not report the files left in $work/hp: $LAST_OUT"
+	hugetlbfs_mounted "$work/hp" || fail "reset unmounted a hugetlbfs that holds files"
+	rm -f "$work/hp"/rtemap_*
+	expect_ok env HUGEPAGE_MOUNT="$work/hp" "$SETUP" reset
+	! hugetlbfs_mounted "$work/hp" || fail "a later reset did not unmount $work/hp"
+	[[ ! -e $work/hp ]] || fail "a later reset did not remove $work/hp, which config created"
+	[[ $(meminfo_hp_total) -eq 0 ]] || fail "HugePages_Total is not 0 after the last reset"
+	pass "reset leaves a hugetlbfs with files mounted and reports it; a later reset unmounts it"
 fi
