@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Run the end-to-end tests: every tests/e2e/NNN-*.sh in order, or those matching the given
 # patterns ("001", "001*", "0[0-4]?-*", full file names).
-# Usage: tests/e2e/run.sh [BUILD_DIR] [PATTERN...]
+# Usage: tests/e2e/run.sh [BUILD_DIR] [PATTERN...]   (BUILD_DIR default: <repository>/build)
 # Env: E2E_TEST_TIMEOUT (seconds per test, default 300), E2E_VERBOSE=1 (stream test output),
 #      plus the knobs of lib/common.sh (E2E_TIMEOUT, E2E_MEM, E2E_KEEP …).
 # Exit status: 0 when no test failed (skips are fine), 1 otherwise.
@@ -11,7 +11,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-BUILD_DIR=build
+BUILD_DIR=$ROOT/build
 if [ $# -gt 0 ] && ! [[ $1 =~ ^[0-9] ]]; then
 	BUILD_DIR=$1
 	shift
@@ -58,18 +58,39 @@ if ! "$HERE/lib/build-guest.sh" "$E2E_KIT" >"$LOGROOT/kit.log" 2>&1; then
 fi
 echo "e2e: guest kit $E2E_KIT ready in $(secs "$t0" "$(now)")s ($(tail -n1 "$LOGROOT/kit.log" | sed 's/^build-guest: //'))"
 
+cur="" tailpid=""
+on_signal() {
+	trap - INT TERM
+	if [ -n "$cur" ]; then
+		echo "e2e: interrupted, stopping $(basename "${t%.sh}")" >&2
+		kill -TERM "$cur" 2>/dev/null
+		wait "$cur"
+	fi
+	[ -z "$tailpid" ] || kill "$tailpid" 2>/dev/null
+	exit 130
+}
+trap on_signal INT TERM
+
 npass=0 nfail=0 nskip=0 failed=()
 tall=$(now)
 for t in "${tests[@]}"; do
 	name=$(basename "${t%.sh}")
 	log=$LOGROOT/$name.out
 	ts=$(now)
+	# In the background so that a signal to us can be passed on: `timeout` puts the test in
+	# its own process group, out of reach of the terminal's Ctrl-C.
+	timeout -k 10 "${E2E_TEST_TIMEOUT:-300}" bash "$t" </dev/null >"$log" 2>&1 &
+	cur=$!
 	if [ "${E2E_VERBOSE:-0}" = 1 ]; then
-		timeout -k 10 "${E2E_TEST_TIMEOUT:-300}" bash "$t" </dev/null 2>&1 | tee "$log"
-		rc=${PIPESTATUS[0]}
-	else
-		timeout -k 10 "${E2E_TEST_TIMEOUT:-300}" bash "$t" </dev/null >"$log" 2>&1
-		rc=$?
+		tail -n +1 -f --pid="$cur" "$log" &
+		tailpid=$!
+	fi
+	wait "$cur"
+	rc=$?
+	cur=""
+	if [ -n "$tailpid" ]; then
+		wait "$tailpid"
+		tailpid=""
 	fi
 	d=$(secs "$ts" "$(now)")
 	case $rc in

@@ -173,3 +173,30 @@ bounded() {
 	shift
 	timeout "$s" "$@"
 }
+
+# scsi_sense DEV CDB_BYTE... — send a CDB with sg_raw (DEV: /dev/sgN or /dev/sdX) and print
+# "GOOD" or the sense as hex KEY/ASC/ASCQ (e.g. "05/20/00" = illegal request, invalid
+# opcode); "ERR" when no sense could be read. The sg_raw report is kept in /tmp/sg_raw.out.
+# Extra sg_raw options (e.g. -r 512, -s 512 -i FILE) go before DEV: `scsi_sense -r 512 /dev/sg0 28 ...`.
+scsi_sense() {
+	local out=/tmp/sg_raw.out
+	if sg_raw -v "$@" >"$out" 2>&1; then
+		echo GOOD
+		return 0
+	fi
+	awk '
+		/[Rr]aw sense data/ { grab = 1; next }
+		grab && /^[ \t]*([0-9a-fA-F][0-9a-fA-F][ \t]*)+$/ {
+			for (i = 1; i <= NF; i++) b[n++] = tolower($i)
+			next
+		}
+		grab { grab = 0 }
+		END {
+			if (n >= 14 && (b[0] == "70" || b[0] == "71"))
+				printf "0%s/%s/%s\n", substr(b[2], 2, 1), b[12], b[13]
+			else if (n >= 4 && (b[0] == "72" || b[0] == "73"))
+				printf "0%s/%s/%s\n", substr(b[1], 2, 1), b[2], b[3]
+			else
+				print "ERR"
+		}' "$out"
+}

@@ -33,7 +33,7 @@ pick_kver() {
 		echo "$E2E_KVER"
 		return
 	fi
-	for k in $(ls /lib/modules 2>/dev/null | sort -V); do
+	for k in $(find /lib/modules -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V); do
 		[ -r "/boot/vmlinuz-$k" ] && [ -r "/lib/modules/$k/modules.dep" ] && best=$k
 	done
 	[ -n "$best" ] || die "no kernel with both /boot/vmlinuz-K and /lib/modules/K (install linux-image-amd64)"
@@ -56,6 +56,7 @@ stamp() {
 		echo "kver=$KVER modules=$MODULES progs=$PROGS"
 		stat -Lc 'vmlinuz %s %Y' "$VMLINUZ"
 		stat -Lc 'modules.dep %s %Y' "$MODDIR/modules.dep"
+		# shellcheck disable=SC2086
 		dpkg-query -W -f='${Package}=${Version}\n' $PKGS 2>/dev/null || true
 		sha256sum "$HERE/build-guest.sh" "$HERE/kit.py" "$GUEST_SRC"/* | cut -d' ' -f1
 	} | sha256sum | cut -d' ' -f1
@@ -129,6 +130,7 @@ echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
 echo "root:x:0:" >"$R/etc/group"
 
 mkdir -p "$R/lib/vhd"
+# shellcheck disable=SC2086
 python3 "$HERE/kit.py" modules "$MODDIR" "$R/lib/vhd/modules" $MODULES >"$R/lib/vhd/modules.load" ||
 	die "module resolution failed"
 install -m 0755 "$GUEST_SRC/init" "$R/init"
@@ -154,4 +156,4 @@ echo "$STAMP" >"$OUT/stamp"
 t1=$(date +%s.%N)
 say "kit ready: $KERNEL ($BOOT), initramfs $(($(stat -c %s "$OUT/initramfs.cpio") / 1048576)) MiB," \
 	"$(wc -l <"$OUT/modules.load") modules, $nsg sg3-utils tools, built in" \
-	"$(printf '%.1f' "$(echo "$t1 - $t0" | bc 2>/dev/null || python3 -c "print($t1-$t0)")") s"
+	"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"

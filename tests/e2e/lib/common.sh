@@ -9,7 +9,7 @@
 # started through e2e_spawn / run_guest_bg. See docs/testing.md.
 #
 # Environment (all optional):
-#   BUILD_DIR      build tree (default: build, relative to the repository root)
+#   BUILD_DIR      build tree (default: <repository>/build; a relative path is taken from $PWD)
 #   E2E_KIT        guest kit dir (default: $BUILD_DIR/e2e-kit)
 #   E2E_LOGDIR     where this test's logs go (default: $BUILD_DIR/e2e-logs/<test name>)
 #   E2E_TIMEOUT    seconds one guest run may take before it is killed (default 60)
@@ -24,8 +24,8 @@ E2E_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_DIR=$(dirname "$E2E_LIB")
 E2E_ROOT=$(cd "$E2E_DIR/../.." && pwd)
 E2E_NAME=${E2E_NAME:-$(basename "${0%.sh}")}
-BUILD_DIR=${BUILD_DIR:-build}
-case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$E2E_ROOT/$BUILD_DIR ;; esac
+BUILD_DIR=${BUILD_DIR:-$E2E_ROOT/build}
+case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 E2E_KIT=${E2E_KIT:-$BUILD_DIR/e2e-kit}
 E2E_LOGDIR=${E2E_LOGDIR:-$BUILD_DIR/e2e-logs/$E2E_NAME}
 E2E_QEMU=${E2E_QEMU:-qemu-system-x86_64}
@@ -67,7 +67,8 @@ skip() {
 
 # pass [MSG...] — end the test successfully.
 pass() {
-	echo "[$(_e2e_elapsed)s] $E2E_NAME: PASS${*:+: $*}"
+	local msg="$*"
+	echo "[$(_e2e_elapsed)s] $E2E_NAME: PASS${msg:+: $msg}"
 	exit 0
 }
 
@@ -201,7 +202,7 @@ e2e_guest_kit() {
 	. "$E2E_KIT/kit.env"
 	E2E_KERNEL=$E2E_KIT/$KERNEL
 	E2E_INITRD=$E2E_KIT/initramfs.cpio
-	E2E_KVER=$KVER
+	export E2E_KVER=$KVER
 	[ "$BOOT" = pvh ] || log "note: booting the compressed bzImage (kernel ELF extraction failed)"
 }
 
@@ -223,7 +224,8 @@ vhost_user_scsi_args() {
 
 # run_guest_bg SCRIPT [QEMU_ARGS...] — boot the guest in the background running SCRIPT (a
 # file; helpers of guest/vhd-guest.sh are available to it). Extra QEMU args add devices.
-# Env: E2E_TIMEOUT, E2E_MEM, E2E_SMP, E2E_APPEND, E2E_GUEST_NAME (log dir name).
+# Env: E2E_TIMEOUT, E2E_MEM, E2E_SMP, E2E_APPEND, E2E_GUEST_NAME (log dir name),
+# E2E_GUEST_FILES (space-separated host files, found in the guest as /tmp/files/BASENAME).
 # Sets E2E_GUEST_PID; collect it with wait_guest. Logs: $E2E_LOGDIR/<guest>/.
 run_guest_bg() {
 	local script=$1 tmo=${E2E_TIMEOUT:-60} mem=${E2E_MEM:-512M} smp=${E2E_SMP:-2} dir wd
@@ -236,6 +238,7 @@ run_guest_bg() {
 	cp "$script" "$dir/script.sh"
 	wd=$((tmo - 5))
 	[ "$wd" -ge 5 ] || wd=5
+	# shellcheck disable=SC2054 # commas belong to QEMU options
 	local -a cmd=(timeout -k 5 "$tmo" "$E2E_QEMU"
 		-nodefaults -display none -no-reboot -no-user-config
 		-accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem"
@@ -246,6 +249,11 @@ run_guest_bg() {
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04
 		-fw_cfg "name=opt/vhd/script,file=$dir/script.sh"
 		"$@")
+	local f
+	for f in ${E2E_GUEST_FILES:-}; do
+		[ -r "$f" ] || fail "run_guest: E2E_GUEST_FILES: no file $f"
+		cmd+=(-fw_cfg "name=opt/vhd/file/${f##*/},file=$f")
+	done
 	printf '%q ' "${cmd[@]}" >"$dir/cmdline"
 	echo >>"$dir/cmdline"
 	: >"$dir/console.log"
@@ -273,7 +281,11 @@ wait_guest() {
 	E2E_GUEST_SECS=$(awk -v a="${_e2e_gstart[$dir]}" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 	E2E_GUEST_RC=$(sed -n 's/^VHD-END rc=\([0-9]*\).*/\1/p' "$dir/results.log" | tail -n1)
 	if [ -n "$E2E_GUEST_RC" ]; then
-		[ "$E2E_GUEST_RC" -eq 0 ] && E2E_GUEST_VERDICT=ok || E2E_GUEST_VERDICT=script-failed
+		if [ "$E2E_GUEST_RC" -eq 0 ]; then
+			E2E_GUEST_VERDICT=ok
+		else
+			E2E_GUEST_VERDICT="script-failed"
+		fi
 	elif grep -q '^VHD-WATCHDOG' "$dir/results.log" || [ "$qrc" -eq 171 ]; then
 		E2E_GUEST_VERDICT=watchdog
 	elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
