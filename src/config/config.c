@@ -155,7 +155,9 @@ cmp_pending(const void *a, const void *b)
 static void
 flush_diags(struct loader *ld, struct vhd_diag *diag)
 {
-	qsort(ld->diags, ld->ndiags, sizeof(*ld->diags), cmp_pending);
+	if (ld->ndiags > 1) {
+		qsort(ld->diags, ld->ndiags, sizeof(*ld->diags), cmp_pending);
+	}
 	for (size_t i = 0; i < ld->ndiags; i++) {
 		vhd_diag_add(diag, "%s:%zu:%zu: %s", ld->file, ld->diags[i].line,
 			     ld->diags[i].col, ld->diags[i].text);
