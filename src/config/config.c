@@ -265,7 +265,8 @@ map_open(struct loader *ld, yaml_node_t *node, const char *path,
 	m->path = path;
 	m->sec = sec;
 	if (node->type != YAML_MAPPING_NODE) {
-		report(ld, node, path, "expected a mapping, got %s", describe(node, desc, sizeof(desc)));
+		report(ld, node, path, "expected a mapping, got %s",
+		       describe(node, desc, sizeof(desc)));
 		return false;
 	}
 	start = node->data.mapping.pairs.start;
@@ -408,7 +409,8 @@ get_int(struct map *m, int k, int64_t *out)
 	}
 	rc = is_value(n) ? parse_int(text(n), &v) : -EINVAL;
 	if (rc == -EINVAL) {
-		report(m->ld, n, kp, "expected an integer, got %s", describe(n, desc, sizeof(desc)));
+		report(m->ld, n, kp, "expected an integer, got %s",
+		       describe(n, desc, sizeof(desc)));
 		return -1;
 	}
 	if (rc != 0 || v < key->min || v > key->max) {
@@ -575,7 +577,8 @@ get_cpuset(struct map *m, int k, struct vhd_cpumask *mask)
 		return m->values[k] == NULL ? 0 : -1;
 	}
 	if (vhd_cpumask_parse(mask, text(n), err, sizeof(err)) != 0) {
-		report(m->ld, n, kp, "invalid CPU set %s: %s", describe(n, desc, sizeof(desc)), err);
+		report(m->ld, n, kp, "invalid CPU set %s: %s", describe(n, desc, sizeof(desc)),
+		       err);
 		return -1;
 	}
 	return 1;
@@ -617,7 +620,8 @@ get_sequence(struct map *m, int k, char *kp, size_t len, size_t *count)
 		return NULL;
 	}
 	if (n->type != YAML_SEQUENCE_NODE) {
-		report(m->ld, n, kp, "expected a sequence, got %s", describe(n, desc, sizeof(desc)));
+		report(m->ld, n, kp, "expected a sequence, got %s",
+		       describe(n, desc, sizeof(desc)));
 		return NULL;
 	}
 	*count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
@@ -838,8 +842,9 @@ decode_target(struct loader *ld, yaml_node_t *node, const char *path, struct vhd
 		for (size_t j = 0; j < i; j++) {
 			if (lun_nodes[j] != NULL && t->luns[j].lun == t->luns[i].lun) {
 				fmt_path(lp, sizeof(lp), "%s[%zu].lun", kp, i);
-				report(ld, lun_nodes[i], lp, "duplicate LUN %" PRIu32 " (first given "
-				       "at line %zu)", t->luns[i].lun,
+				report(ld, lun_nodes[i], lp,
+				       "duplicate LUN %" PRIu32 " (first given at line %zu)",
+				       t->luns[i].lun,
 				       lun_nodes[j]->start_mark.line + 1);
 				break;
 			}
@@ -881,8 +886,9 @@ decode_targets(struct map *m, struct vhd_ctrlr_conf *c)
 		for (size_t j = 0; j < i; j++) {
 			if (id_nodes[j] != NULL && c->targets[j].id == c->targets[i].id) {
 				fmt_path(tp, sizeof(tp), "%s[%zu].id", kp, i);
-				report(ld, id_nodes[i], tp, "duplicate target id %" PRIu32 " (first "
-				       "given at line %zu)", c->targets[i].id,
+				report(ld, id_nodes[i], tp,
+				       "duplicate target id %" PRIu32 " (first given at line %zu)",
+				       c->targets[i].id,
 				       id_nodes[j]->start_mark.line + 1);
 				break;
 			}
@@ -1289,7 +1295,8 @@ parse_and_decode(struct loader *ld)
 			yaml_node_t *r2 = yaml_document_get_root_node(&extra);
 
 			if (r2 != NULL) {
-				report(ld, r2, NULL, "only one YAML document is allowed in a config");
+				report(ld, r2, NULL,
+				       "only one YAML document is allowed in a config");
 			}
 			yaml_document_delete(&extra);
 		}

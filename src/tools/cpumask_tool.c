@@ -156,7 +156,8 @@ check_online(const struct vhd_cpumask *mask)
 	}
 	vhd_cpumask_zero(&missing);
 	vhd_cpumask_zero(&offline);
-	for (int c = vhd_cpumask_next(mask, 0); c >= 0; c = vhd_cpumask_next(mask, (unsigned int)c + 1)) {
+	for (int c = vhd_cpumask_next(mask, 0); c >= 0;
+	     c = vhd_cpumask_next(mask, (unsigned int)c + 1)) {
 		if (vhd_cpumask_test(&online, (unsigned int)c)) {
 			continue;
 		}
@@ -224,11 +225,13 @@ print_nodes(const struct vhd_cpumask *mask)
 	size_t n = 0;
 	char list[LIST_MAX];
 
-	for (int c = vhd_cpumask_next(mask, 0); c >= 0; c = vhd_cpumask_next(mask, (unsigned int)c + 1)) {
+	for (int c = vhd_cpumask_next(mask, 0); c >= 0;
+	     c = vhd_cpumask_next(mask, (unsigned int)c + 1)) {
 		int id = cpu_node((unsigned int)c);
-		size_t i;
+		size_t i = 0;
 
-		for (i = 0; i < n && nodes[i].id != id; i++) {
+		while (i < n && nodes[i].id != id) {
+			i++;
 		}
 		if (i == n) {
 			struct numa_node *grown = realloc(nodes, (n + 1) * sizeof(*nodes));

@@ -122,7 +122,8 @@ Test(config, full_config_decodes)
 		"kata:\n"
 		"  store: /run/kata/vhost-user\n"
 		"backends:\n"
-		"  - {name: disk0, type: aio, path: %s/disk.img, block_size: 4096, readonly: true}\n"
+		"  - {name: disk0, type: aio, path: %s/disk.img, block_size: 4096,"
+		" readonly: true}\n"
 		"  - name: ram0\n"
 		"    type: malloc\n"
 		"    size: 64MiB\n"
@@ -292,7 +293,8 @@ Test(config, yaml_syntax_errors)
 	       "2:4)\n");
 	expect("hugemem: 1\n  socket_dir: /x\n",
 	       "t.yaml:2:13: mapping values are not allowed in this context\n");
-	expect("cores: 0\nhugemem: \xff\n", "t.yaml:2:10: invalid leading UTF-8 octet (byte 0xff)\n");
+	expect("cores: 0\nhugemem: \xff\n",
+	       "t.yaml:2:10: invalid leading UTF-8 octet (byte 0xff)\n");
 	expect("cores: *nope\n", "t.yaml:1:8: found undefined alias\n");
 	expect("cores: 0\n---\ncores: 1\n",
 	       "t.yaml:3:1: only one YAML document is allowed in a config\n");
@@ -656,7 +658,8 @@ Test(config, controllers)
 	/* Serial may use any printable ASCII, and exactly 20 of them. */
 	vhd_config_free(load_ok("backends: [{name: b, type: null, size: 512}]\n"
 				"controllers:\n"
-				"  - {name: c, type: blk, backend: b, serial: \" !~ 4567890123456789\"}\n"));
+				"  - {name: c, type: blk, backend: b,"
+				" serial: \" !~ 4567890123456789\"}\n"));
 }
 
 Test(config, scsi_ids)
@@ -1005,7 +1008,8 @@ check_section(struct schema_walk *w, yaml_node_t *keys, const struct vhd_config_
 	cr_assert_eq(keys->type, YAML_MAPPING_NODE, "%s", sec->path);
 	for (yaml_node_pair_t *p = keys->data.mapping.pairs.start; p < keys->data.mapping.pairs.top;
 	     p++, n++) {
-		const char *name = (char *)yaml_document_get_node(&w->doc, p->key)->data.scalar.value;
+		yaml_node_t *key_node = yaml_document_get_node(&w->doc, p->key);
+		const char *name = (const char *)key_node->data.scalar.value;
 		yaml_node_t *desc = yaml_document_get_node(&w->doc, p->value);
 		const struct vhd_config_key *key = NULL;
 		const char *req, *range, *d;
@@ -1019,7 +1023,8 @@ check_section(struct schema_walk *w, yaml_node_t *keys, const struct vhd_config_
 				key = &sec->keys[k];
 			}
 		}
-		cr_assert_not_null(key, "%s is in schema.yaml but the loader does not know it", path);
+		cr_assert_not_null(key, "%s is in schema.yaml but the loader does not know it",
+				   path);
 		cr_assert_str_eq(schema_str(w, desc, "type"), vhd_config_kind_name(key->kind),
 				 "%s: kind", path);
 		req = schema_str(w, desc, "required");
