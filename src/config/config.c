@@ -1364,7 +1364,7 @@ vhd_config_load(const char *path, struct vhd_config **out, struct vhd_diag *diag
 {
 	struct stat st;
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, cap;
 	ssize_t n;
 	int fd, rc;
 
@@ -1387,14 +1387,21 @@ vhd_config_load(const char *path, struct vhd_config **out, struct vhd_diag *diag
 		rc = -EFBIG;
 		goto fail;
 	}
-	/* st_size is a hint only (pipes, /proc): read until EOF within the cap. */
-	buf = malloc(CONFIG_MAX_BYTES + 1);
-	if (buf == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
+	/* st_size is only a hint (pipes, /proc): read to EOF, growing up to the cap. */
+	cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
 	for (;;) {
-		n = read(fd, buf + len, CONFIG_MAX_BYTES + 1 - len);
+		if (len == cap || buf == NULL) {
+			char *grown;
+
+			cap = buf == NULL ? cap : VHD_MIN(cap * 2, (size_t)CONFIG_MAX_BYTES + 1);
+			grown = realloc(buf, cap);
+			if (grown == NULL) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			buf = grown;
+		}
+		n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR) {
 			continue;
 		}
