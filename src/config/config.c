@@ -155,7 +155,9 @@ cmp_pending(const void *a, const void *b)
 static void
 flush_diags(struct loader *ld, struct vhd_diag *diag)
 {
-	qsort(ld->diags, ld->ndiags, sizeof(*ld->diags), cmp_pending);
+	if (ld->ndiags > 1) {
+		qsort(ld->diags, ld->ndiags, sizeof(*ld->diags), cmp_pending);
+	}
 	for (size_t i = 0; i < ld->ndiags; i++) {
 		vhd_diag_add(diag, "%s:%zu:%zu: %s", ld->file, ld->diags[i].line,
 			     ld->diags[i].col, ld->diags[i].text);
@@ -263,7 +265,8 @@ map_open(struct loader *ld, yaml_node_t *node, const char *path,
 	m->path = path;
 	m->sec = sec;
 	if (node->type != YAML_MAPPING_NODE) {
-		report(ld, node, path, "expected a mapping, got %s", describe(node, desc, sizeof(desc)));
+		report(ld, node, path, "expected a mapping, got %s",
+		       describe(node, desc, sizeof(desc)));
 		return false;
 	}
 	start = node->data.mapping.pairs.start;
@@ -406,7 +409,8 @@ get_int(struct map *m, int k, int64_t *out)
 	}
 	rc = is_value(n) ? parse_int(text(n), &v) : -EINVAL;
 	if (rc == -EINVAL) {
-		report(m->ld, n, kp, "expected an integer, got %s", describe(n, desc, sizeof(desc)));
+		report(m->ld, n, kp, "expected an integer, got %s",
+		       describe(n, desc, sizeof(desc)));
 		return -1;
 	}
 	if (rc != 0 || v < key->min || v > key->max) {
@@ -573,7 +577,8 @@ get_cpuset(struct map *m, int k, struct vhd_cpumask *mask)
 		return m->values[k] == NULL ? 0 : -1;
 	}
 	if (vhd_cpumask_parse(mask, text(n), err, sizeof(err)) != 0) {
-		report(m->ld, n, kp, "invalid CPU set %s: %s", describe(n, desc, sizeof(desc)), err);
+		report(m->ld, n, kp, "invalid CPU set %s: %s", describe(n, desc, sizeof(desc)),
+		       err);
 		return -1;
 	}
 	return 1;
@@ -615,7 +620,8 @@ get_sequence(struct map *m, int k, char *kp, size_t len, size_t *count)
 		return NULL;
 	}
 	if (n->type != YAML_SEQUENCE_NODE) {
-		report(m->ld, n, kp, "expected a sequence, got %s", describe(n, desc, sizeof(desc)));
+		report(m->ld, n, kp, "expected a sequence, got %s",
+		       describe(n, desc, sizeof(desc)));
 		return NULL;
 	}
 	*count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
@@ -836,8 +842,9 @@ decode_target(struct loader *ld, yaml_node_t *node, const char *path, struct vhd
 		for (size_t j = 0; j < i; j++) {
 			if (lun_nodes[j] != NULL && t->luns[j].lun == t->luns[i].lun) {
 				fmt_path(lp, sizeof(lp), "%s[%zu].lun", kp, i);
-				report(ld, lun_nodes[i], lp, "duplicate LUN %" PRIu32 " (first given "
-				       "at line %zu)", t->luns[i].lun,
+				report(ld, lun_nodes[i], lp,
+				       "duplicate LUN %" PRIu32 " (first given at line %zu)",
+				       t->luns[i].lun,
 				       lun_nodes[j]->start_mark.line + 1);
 				break;
 			}
@@ -879,8 +886,9 @@ decode_targets(struct map *m, struct vhd_ctrlr_conf *c)
 		for (size_t j = 0; j < i; j++) {
 			if (id_nodes[j] != NULL && c->targets[j].id == c->targets[i].id) {
 				fmt_path(tp, sizeof(tp), "%s[%zu].id", kp, i);
-				report(ld, id_nodes[i], tp, "duplicate target id %" PRIu32 " (first "
-				       "given at line %zu)", c->targets[i].id,
+				report(ld, id_nodes[i], tp,
+				       "duplicate target id %" PRIu32 " (first given at line %zu)",
+				       c->targets[i].id,
 				       id_nodes[j]->start_mark.line + 1);
 				break;
 			}
@@ -1287,7 +1295,8 @@ parse_and_decode(struct loader *ld)
 			yaml_node_t *r2 = yaml_document_get_root_node(&extra);
 
 			if (r2 != NULL) {
-				report(ld, r2, NULL, "only one YAML document is allowed in a config");
+				report(ld, r2, NULL,
+				       "only one YAML document is allowed in a config");
 			}
 			yaml_document_delete(&extra);
 		}
@@ -1355,7 +1364,7 @@ vhd_config_load(const char *path, struct vhd_config **out, struct vhd_diag *diag
 {
 	struct stat st;
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, cap;
 	ssize_t n;
 	int fd, rc;
 
@@ -1378,14 +1387,21 @@ vhd_config_load(const char *path, struct vhd_config **out, struct vhd_diag *diag
 		rc = -EFBIG;
 		goto fail;
 	}
-	/* st_size is a hint only (pipes, /proc): read until EOF within the cap. */
-	buf = malloc(CONFIG_MAX_BYTES + 1);
-	if (buf == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
+	/* st_size is only a hint (pipes, /proc): read to EOF, growing up to the cap. */
+	cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
 	for (;;) {
-		n = read(fd, buf + len, CONFIG_MAX_BYTES + 1 - len);
+		if (len == cap || buf == NULL) {
+			char *grown;
+
+			cap = buf == NULL ? cap : VHD_MIN(cap * 2, (size_t)CONFIG_MAX_BYTES + 1);
+			grown = realloc(buf, cap);
+			if (grown == NULL) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			buf = grown;
+		}
+		n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR) {
 			continue;
 		}

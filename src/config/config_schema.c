@@ -59,7 +59,8 @@ static const struct vhd_config_key g_ctrlr_keys[] = {
 };
 
 const struct vhd_config_section vhd_config_ctrlr_section = {
-	"controllers[]", g_ctrlr_keys, VHD_CTRLR_NKEYS, g_ctrlr_types, VHD_ARRAY_SIZE(g_ctrlr_types),
+	"controllers[]", g_ctrlr_keys, VHD_CTRLR_NKEYS, g_ctrlr_types,
+	VHD_ARRAY_SIZE(g_ctrlr_types),
 };
 
 static const struct vhd_config_key g_backend_keys[] = {

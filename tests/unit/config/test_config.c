@@ -122,7 +122,8 @@ Test(config, full_config_decodes)
 		"kata:\n"
 		"  store: /run/kata/vhost-user\n"
 		"backends:\n"
-		"  - {name: disk0, type: aio, path: %s/disk.img, block_size: 4096, readonly: true}\n"
+		"  - {name: disk0, type: aio, path: %s/disk.img, block_size: 4096,"
+		" readonly: true}\n"
 		"  - name: ram0\n"
 		"    type: malloc\n"
 		"    size: 64MiB\n"
@@ -292,7 +293,8 @@ Test(config, yaml_syntax_errors)
 	       "2:4)\n");
 	expect("hugemem: 1\n  socket_dir: /x\n",
 	       "t.yaml:2:13: mapping values are not allowed in this context\n");
-	expect("cores: 0\nhugemem: \xff\n", "t.yaml:2:10: invalid leading UTF-8 octet (byte 0xff)\n");
+	expect("cores: 0\nhugemem: \xff\n",
+	       "t.yaml:2:10: invalid leading UTF-8 octet (byte 0xff)\n");
 	expect("cores: *nope\n", "t.yaml:1:8: found undefined alias\n");
 	expect("cores: 0\n---\ncores: 1\n",
 	       "t.yaml:3:1: only one YAML document is allowed in a config\n");
@@ -373,11 +375,11 @@ Test(config, wrong_types)
 	       "backends: [{name: b, type: null, size: 512}]\n",
 	       "t.yaml:2:46: controllers[0].serial: expected a string, got a sequence\n");
 	expect("controllers:\n  - {name: c, type: scsi, targets: {id: 0}}\n",
-	       "t.yaml:2:37: controllers[0].targets: expected a sequence, got a mapping\n");
+	       "t.yaml:2:36: controllers[0].targets: expected a sequence, got a mapping\n");
 	expect("controllers:\n  - {name: c, type: scsi, targets: [7]}\n",
-	       "t.yaml:2:38: controllers[0].targets[0]: expected a mapping, got '7'\n");
+	       "t.yaml:2:37: controllers[0].targets[0]: expected a mapping, got '7'\n");
 	expect("controllers:\n  - {name: c, type: scsi, targets: [{id: 0, luns: x}]}\n",
-	       "t.yaml:2:54: controllers[0].targets[0].luns: expected a sequence, got 'x'\n");
+	       "t.yaml:2:51: controllers[0].targets[0].luns: expected a sequence, got 'x'\n");
 	/* Long values are cut short and control characters masked in the message. */
 	expect("hugemem: \"0123456789012345678901234567890123456789xyz\\tq\"\n",
 	       "t.yaml:1:10: hugemem: expected an integer, got "
@@ -656,7 +658,8 @@ Test(config, controllers)
 	/* Serial may use any printable ASCII, and exactly 20 of them. */
 	vhd_config_free(load_ok("backends: [{name: b, type: null, size: 512}]\n"
 				"controllers:\n"
-				"  - {name: c, type: blk, backend: b, serial: \" !~ 4567890123456789\"}\n"));
+				"  - {name: c, type: blk, backend: b,"
+				" serial: \" !~ 4567890123456789\"}\n"));
 }
 
 Test(config, scsi_ids)
@@ -907,4 +910,231 @@ Test(config, shipped_configs_load)
 	}
 	closedir(d);
 	cr_assert_geq(n, 1);
+}
+
+/*
+ * config/schema.yaml, the key tables the loader enforces and docs/config.md must agree.
+ */
+struct schema_walk {
+	yaml_document_t doc;
+	char paths[128][128];
+	unsigned int npaths;
+};
+
+static yaml_node_t *
+schema_get(struct schema_walk *w, yaml_node_t *map, const char *key)
+{
+	cr_assert_eq(map->type, YAML_MAPPING_NODE);
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(&w->doc, p->key);
+
+		if (strcmp((char *)k->data.scalar.value, key) == 0) {
+			return yaml_document_get_node(&w->doc, p->value);
+		}
+	}
+	return NULL;
+}
+
+static const char *
+schema_str(struct schema_walk *w, yaml_node_t *map, const char *key)
+{
+	yaml_node_t *n = schema_get(w, map, key);
+
+	if (n == NULL) {
+		return NULL;
+	}
+	cr_assert_eq(n->type, YAML_SCALAR_NODE, "%s is not a scalar", key);
+	return (const char *)n->data.scalar.value;
+}
+
+/* Names in a YAML list, as a type bit mask over the section's type names. */
+static uint32_t
+schema_types(struct schema_walk *w, yaml_node_t *list, const struct vhd_config_section *sec,
+	     const char *path)
+{
+	uint32_t bits = 0;
+
+	cr_assert_eq(list->type, YAML_SEQUENCE_NODE, "%s: `for` is not a list", path);
+	for (yaml_node_item_t *i = list->data.sequence.items.start;
+	     i < list->data.sequence.items.top; i++) {
+		const char *name = (char *)yaml_document_get_node(&w->doc, *i)->data.scalar.value;
+		unsigned int t;
+
+		for (t = 0; t < sec->ntypes; t++) {
+			if (strcmp(sec->type_names[t], name) == 0) {
+				break;
+			}
+		}
+		cr_assert_lt(t, sec->ntypes, "%s: unknown type '%s' in `for`", path, name);
+		bits |= 1u << t;
+	}
+	return bits;
+}
+
+static void
+check_enum_values(struct schema_walk *w, yaml_node_t *values, const struct vhd_config_section *sec,
+		  const char *name, const char *path)
+{
+	unsigned int n = 0;
+
+	cr_assert_not_null(values, "%s: enum without `values`", path);
+	for (yaml_node_item_t *i = values->data.sequence.items.start;
+	     i < values->data.sequence.items.top; i++, n++) {
+		const char *v = (char *)yaml_document_get_node(&w->doc, *i)->data.scalar.value;
+		enum vhd_log_level level;
+
+		if (strcmp(name, "type") == 0) {
+			cr_assert_lt(n, sec->ntypes, "%s: more values than types", path);
+			cr_assert_str_eq(v, sec->type_names[n], "%s", path);
+		} else {
+			cr_assert_str_eq(path, "log_level", "no check for enum %s", path);
+			cr_assert_eq(vhd_log_level_parse(v, &level), 0, "%s: %s", path, v);
+			cr_assert_str_eq(vhd_log_level_name(level), v);
+		}
+	}
+	if (strcmp(name, "type") == 0) {
+		cr_assert_eq(n, sec->ntypes, "%s: values do not list every type", path);
+	}
+}
+
+static void
+check_section(struct schema_walk *w, yaml_node_t *keys, const struct vhd_config_section *sec,
+	      const char *prefix)
+{
+	unsigned int n = 0;
+
+	cr_assert_not_null(keys, "%s: no keys in schema.yaml", sec->path);
+	cr_assert_eq(keys->type, YAML_MAPPING_NODE, "%s", sec->path);
+	for (yaml_node_pair_t *p = keys->data.mapping.pairs.start; p < keys->data.mapping.pairs.top;
+	     p++, n++) {
+		yaml_node_t *key_node = yaml_document_get_node(&w->doc, p->key);
+		const char *name = (const char *)key_node->data.scalar.value;
+		yaml_node_t *desc = yaml_document_get_node(&w->doc, p->value);
+		const struct vhd_config_key *key = NULL;
+		const char *req, *range, *d;
+		yaml_node_t *list;
+		char *path = w->paths[w->npaths++];
+
+		cr_assert_lt(w->npaths, VHD_ARRAY_SIZE(w->paths));
+		snprintf(path, sizeof(w->paths[0]), "%s%s%s", prefix, prefix[0] ? "." : "", name);
+		for (unsigned int k = 0; k < sec->nkeys; k++) {
+			if (strcmp(sec->keys[k].name, name) == 0) {
+				key = &sec->keys[k];
+			}
+		}
+		cr_assert_not_null(key, "%s is in schema.yaml but the loader does not know it",
+				   path);
+		cr_assert_str_eq(schema_str(w, desc, "type"), vhd_config_kind_name(key->kind),
+				 "%s: kind", path);
+		req = schema_str(w, desc, "required");
+		cr_assert_eq(req != NULL && strcmp(req, "true") == 0, key->required, "%s: required",
+			     path);
+		list = schema_get(w, desc, "for");
+		cr_assert_eq(list != NULL ? schema_types(w, list, sec, path) : 0, key->types,
+			     "%s: `for` differs from the loader", path);
+		range = schema_str(w, desc, "range");
+		if (key->kind == VHD_KIND_INTEGER) {
+			cr_assert_not_null(range, "%s: integer without range", path);
+			cr_assert_str_eq(range, fmt("%" PRId64 "..%" PRId64, key->min, key->max),
+					 "%s: range", path);
+		} else {
+			cr_assert_null(range, "%s: range on a non-integer", path);
+		}
+		if (key->kind == VHD_KIND_ENUM) {
+			check_enum_values(w, schema_get(w, desc, "values"), sec, name, path);
+		}
+		d = schema_str(w, desc, "description");
+		cr_assert(d != NULL && d[0] != '\0', "%s: no description", path);
+		if (!key->required && key->kind != VHD_KIND_MAPPING) {
+			cr_assert_not_null(schema_get(w, desc, "default"), "%s: no default", path);
+		}
+		if (key->kind == VHD_KIND_MAPPING) {
+			check_section(w, schema_get(w, desc, "keys"), key->child, path);
+		} else if (key->kind == VHD_KIND_SEQUENCE && key->child != NULL) {
+			char seq[128];
+
+			snprintf(seq, sizeof(seq), "%s[]", path);
+			cr_assert_str_eq(key->child->path, seq);
+			check_section(w, schema_get(w, desc, "items"), key->child, seq);
+		}
+	}
+	cr_assert_eq(n, sec->nkeys, "%s: the loader knows %u keys, schema.yaml lists %u",
+		     sec->path[0] ? sec->path : "top level", sec->nkeys, n);
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long len;
+
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)len + 1);
+	cr_assert_not_null(buf);
+	cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+Test(config, schema_matches_loader_and_docs)
+{
+	static struct schema_walk w;
+	yaml_parser_t parser;
+	char *schema = slurp(VHD_SOURCE_ROOT "/config/schema.yaml");
+	char *docs = slurp(VHD_SOURCE_ROOT "/docs/config.md");
+
+	cr_assert(yaml_parser_initialize(&parser));
+	yaml_parser_set_input_string(&parser, (unsigned char *)schema, strlen(schema));
+	cr_assert(yaml_parser_load(&parser, &w.doc), "schema.yaml: %s at line %zu", parser.problem,
+		  parser.problem_mark.line + 1);
+	check_section(&w, yaml_document_get_root_node(&w.doc), &vhd_config_root_section, "");
+	cr_assert_geq(w.npaths, 30);
+	for (unsigned int i = 0; i < w.npaths; i++) {
+		cr_assert_not_null(strstr(docs, fmt("`%s`", w.paths[i])),
+				   "docs/config.md does not document `%s`", w.paths[i]);
+	}
+	yaml_document_delete(&w.doc);
+	yaml_parser_delete(&parser);
+	free(schema);
+	free(docs);
+}
+
+/* The examples in docs/config.md are valid, except that their backing files do not exist here. */
+Test(config, docs_examples_load)
+{
+	char *docs = slurp(VHD_SOURCE_ROOT "/docs/config.md");
+	unsigned int examples = 0;
+	char *p = docs;
+
+	while ((p = strstr(p, "```yaml\n")) != NULL) {
+		char *start = p + 8, *end = strstr(start, "```");
+		struct vhd_diag diag = {0};
+		struct vhd_config *cfg = NULL;
+		int rc;
+
+		cr_assert_not_null(end);
+		rc = vhd_config_load_string("example", start, (size_t)(end - start), &cfg, &diag);
+		for (char *line = diag.text; line != NULL && *line != '\0';) {
+			char *nl = strchr(line, '\n');
+
+			*nl = '\0';
+			cr_assert(strstr(line, ".path: '") != NULL &&
+				  strstr(line, "': No such file or directory") != NULL,
+				  "docs example %u: %s", examples + 1, line);
+			line = nl + 1;
+		}
+		cr_assert(rc == 0 || diag.count > 0);
+		vhd_config_free(cfg);
+		vhd_diag_free(&diag);
+		examples++;
+		p = end + 3;
+	}
+	cr_assert_geq(examples, 2);
+	free(docs);
 }
