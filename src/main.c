@@ -305,7 +305,14 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int rc;
 
-	/* Block the signals we wait for before any thread exists, so all inherit the mask. */
+	/*
+	 * Block the signals we wait for before any thread exists, so all inherit the mask. A
+	 * shell starts background jobs with SIGINT ignored, and an ignored signal is discarded
+	 * even while blocked, so restore the default action first.
+	 */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
