@@ -308,8 +308,9 @@ scsi_create(struct ctrlr *c, const struct vhd_ctrlr_conf *conf, char *err, size_
 			bool writer;
 
 			if (e == NULL) {
-				set_err(err, len, "controller '%s': LUN %u:%u: backend '%s' does not "
-					"exist", conf->name, tc->id, lc->lun, lc->backend);
+				set_err(err, len, "controller '%s': LUN %u:%u: backend '%s' "
+					"does not exist", conf->name, tc->id, lc->lun,
+					lc->backend);
 				rc = -ENOENT;
 				break;
 			}

@@ -378,8 +378,8 @@ request_submit(struct scsi_dev *d, struct scsi_task *st)
 
 	if (!locate_resp(st, RESP_LEN)) {
 		vhd_vq_set_broken(&t->q->vq, "head %u: the %zu-byte virtio-scsi response does not "
-				  "fit in its %" PRIu64 " writable bytes (in guest memory)", c->head,
-				  RESP_LEN, c->writable_len);
+				  "fit in its %" PRIu64 " writable bytes (in guest memory)",
+				  c->head, RESP_LEN, c->writable_len);
 		vhd_task_complete(t, 0);
 		return;
 	}

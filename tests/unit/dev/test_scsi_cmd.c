@@ -894,7 +894,8 @@ Test(scsi_cmd, request_sense)
 
 Test(scsi_cmd, report_opcodes_all)
 {
-	struct sh_res r = sh_cmd(0, 0, CDB(0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0), NULL, 0, 1024);
+	struct sh_res r = sh_cmd(0, 0, CDB(0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0), NULL, 0,
+				 1024);
 	uint32_t len;
 	bool seen_ws16 = false, seen_rc16 = false;
 
