@@ -143,7 +143,9 @@ assert_eq "$((32 * MiB))/4096" "$(r d1_size)/$(r d1_lbs)" "RAM LUN size/block si
 assert_eq "$((32 * MiB))/512" "$(r d3_size)/$(r d3_lbs)" "read-only LUN size/block size"
 assert_eq 0/0/1 "$(r d0_ro)/$(r d1_ro)/$(r d3_ro)" "read-only flags"
 assert_eq "write back/write through" "$(r d0_cache)/$(r d1_cache)" "cache modes (aio, RAM)"
-[ "$(r d0_discard)" -gt 0 ] && [ "$(r d1_discard)" -gt 0 ] || fail "discard not offered"
+if [ "$(r d0_discard)" -eq 0 ] || [ "$(r d1_discard)" -eq 0 ]; then
+	fail "discard not offered: $(r d0_discard) $(r d1_discard)"
+fi
 assert_eq 0 "$(r d3_discard)" "no discard on the read-only LUN"
 assert_eq "VHOSTD/Virtual disk" "$(r d0_vendor)/$(r d0_model)" "vendor/model"
 case "$(r d0_wwid)" in naa.3*) ;; *) fail "wwid: $(r d0_wwid)" ;; esac

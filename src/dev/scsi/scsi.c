@@ -35,6 +35,9 @@
 #define CTRL_VQ 0
 #define EVENT_VQ 1
 
+/* iovecs to re-walk a chain too long for its task's iov[] (only to answer it). */
+#define SCRATCH_IOV 4096
+
 struct scsi_tmf {
 	uint32_t subtype;
 	uint32_t target;
@@ -70,6 +73,7 @@ struct scsi_dev {
 	bool events_missed;
 	struct scsi_task_list tmfs;       /* TMFs waiting for aborted commands */
 	uint64_t seq;
+	struct iovec *scratch;            /* [SCRATCH_IOV] */
 };
 
 static const struct vhd_dev_ops g_scsi_ops;
@@ -363,6 +367,45 @@ iov_skip(struct iovec **iov, unsigned int *cnt, size_t n)
 	}
 }
 
+/*
+ * A chain with more segments than iov[] holds, whose response was left out of it (a WRITE:
+ * the data-out comes first). Walk it again into the device's scratch array only to find the
+ * response and answer FAILURE, rather than leave the guest waiting forever. \return false
+ * when even that is impossible.
+ */
+static bool
+fail_oversized(struct scsi_dev *d, struct scsi_task *st)
+{
+	struct vhd_task *t = &st->base;
+	struct virtio_scsi_cmd_resp resp;
+	struct vhd_chain c;
+	unsigned int i;
+	uint64_t have = 0;
+
+	if (t->chain.error != -ENOBUFS || d->scratch == NULL ||
+	    vhd_vq_walk(&t->q->vq, t->chain.head, &c, d->scratch, SCRATCH_IOV) != 0 ||
+	    c.writable_len < RESP_LEN) {
+		return false;
+	}
+	for (i = c.nreadable; i < c.niov && have < RESP_LEN; i++) {
+		if (d->scratch[i].iov_base == NULL) {
+			return false;
+		}
+		have += d->scratch[i].iov_len;
+	}
+	if (have < RESP_LEN) {
+		return false;
+	}
+	memset(&resp, 0, sizeof(resp));
+	resp.response = VIRTIO_SCSI_S_FAILURE;
+	resp.resid = (uint32_t)VHD_MIN(c.readable_len + c.writable_len - REQ_LEN - RESP_LEN,
+				       (uint64_t)UINT32_MAX);
+	vhd_iov_from_buf(&d->scratch[c.nreadable], i - c.nreadable, 0, &resp, sizeof(resp));
+	vhd_stats_account(&t->q->stats, VHD_STAT_OTHER, 0, true, t->start_tsc);
+	vhd_task_complete(t, RESP_LEN);
+	return true;
+}
+
 static void
 request_submit(struct scsi_dev *d, struct scsi_task *st)
 {
@@ -377,6 +420,9 @@ request_submit(struct scsi_dev *d, struct scsi_task *st)
 	int data;
 
 	if (!locate_resp(st, RESP_LEN)) {
+		if (fail_oversized(d, st)) {
+			return;
+		}
 		vhd_vq_set_broken(&t->q->vq, "head %u: the %zu-byte virtio-scsi response does not "
 				  "fit in its %" PRIu64 " writable bytes (in guest memory)",
 				  c->head, RESP_LEN, c->writable_len);
@@ -767,6 +813,7 @@ scsi_destroy(struct vhd_dev *dev)
 		TAILQ_REMOVE(&d->removed, lu, link);
 		free(lu);
 	}
+	free(d->scratch);
 	free(d);
 }
 
@@ -1086,6 +1133,11 @@ vhd_scsi_create(const struct vhd_scsi_conf *conf, struct vhd_dev **dev)
 	TAILQ_INIT(&d->removed);
 	TAILQ_INIT(&d->event_bufs);
 	TAILQ_INIT(&d->tmfs);
+	d->scratch = calloc(SCRATCH_IOV, sizeof(*d->scratch));
+	if (d->scratch == NULL) {
+		free(d);
+		return -ENOMEM;
+	}
 
 	memset(&op, 0, sizeof(op));
 	op.d = d;

@@ -360,6 +360,48 @@ Test(scsi, buffers_outside_guest_memory)
 	cr_assert(g_sh.q[2].vq.broken);
 }
 
+Test(scsi, more_segments_than_iovecs_fail_without_breaking_the_queue)
+{
+	/* 140 x 512-byte data segments (an indirect table): more than a task's iov[] holds. For
+	 * a WRITE the response comes after them, outside iov[]. */
+	enum { NSEG = 140 };
+	struct sh_seg segs[NSEG + 2];
+	struct virtio_scsi_cmd_req *req;
+	struct virtio_scsi_cmd_resp *resp = sh_alloc(sizeof(*resp));
+	uint16_t head;
+	uint32_t len;
+	struct sh_res r;
+
+	req = make_req(0, 0, CDB(0x2a, 0, 0, 0, 0, 0, 0, 0, NSEG, 0));
+	segs[0] = (struct sh_seg){req, 51, false, 0};
+	for (int i = 0; i < NSEG; i++) {
+		segs[1 + i] = (struct sh_seg){sh_alloc(512), 512, false, 0};
+	}
+	segs[NSEG + 1] = (struct sh_seg){resp, 108, true, 0};
+	head = sh_post(2, segs, NSEG + 2, true);
+	sh_run();
+	cr_assert(sh_done(2, head, &len));
+	cr_assert_eq(len, 108);
+	cr_assert_eq(resp->response, VIRTIO_SCSI_S_FAILURE);
+	cr_assert_eq(resp->resid, NSEG * 512);
+	/* A READ: response first, data-in after. */
+	req = make_req(0, 0, CDB(0x28, 0, 0, 0, 0, 0, 0, 0, NSEG, 0));
+	segs[0] = (struct sh_seg){req, 51, false, 0};
+	segs[1] = (struct sh_seg){resp, 108, true, 0};
+	for (int i = 0; i < NSEG; i++) {
+		segs[2 + i] = (struct sh_seg){sh_alloc(512), 512, true, 0};
+	}
+	memset(resp, 0xee, sizeof(*resp));
+	head = sh_post(2, segs, NSEG + 2, true);
+	sh_run();
+	cr_assert(sh_done(2, head, &len));
+	cr_assert_eq(resp->response, VIRTIO_SCSI_S_FAILURE);
+	cr_assert(!g_sh.q[2].vq.broken);
+	cr_assert_eq(g_h0->count[VHD_IO_READ] + g_h0->count[VHD_IO_WRITE], 0);
+	r = sh_cmd(0, 0, TUR, sizeof(TUR), NULL, 0, 0);
+	expect(&r, "GOOD");
+}
+
 /* ---- task management ---- */
 
 static uint8_t
