@@ -12,7 +12,15 @@
 
 MiB=$((1024 * 1024))
 IMG0=/var/tmp/vhd-e2e-020-0.img IMG1=/var/tmp/vhd-e2e-020-1.img
-trap 'rm -f "$IMG0" "$IMG1"' EXIT
+# Remove the images, then let common.sh stop the daemons and guests (keeping the status).
+on_exit() {
+	local rc=$?
+	set +e
+	rm -f "$IMG0" "$IMG1"
+	(exit "$rc")
+	_e2e_cleanup
+}
+trap on_exit EXIT
 e2e_disk "$IMG0" 64M
 e2e_disk "$IMG1" 32M
 # Patterns the guest will unmap / zero with WRITE SAME, and one it reads on the read-only LUN.

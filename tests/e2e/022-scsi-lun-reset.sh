@@ -15,11 +15,20 @@
 MiB=$((1024 * 1024))
 IMG=/var/tmp/vhd-e2e-022.img
 CG=""
-cleanup_022() {
+# Remove the image and the cgroup (vhostd must have left it), then let common.sh stop the
+# daemons and guests, keeping the test's status.
+on_exit() {
+	local rc=$?
+	set +e
 	rm -f "$IMG"
-	[ -z "$CG" ] || rmdir "$CG" 2>/dev/null || true
+	if [ -n "$CG" ]; then
+		[ -z "${VHOSTD_PID:-}" ] || e2e_kill "$VHOSTD_PID" 3 >/dev/null 2>&1 || true
+		rmdir "$CG" 2>/dev/null || true
+	fi
+	(exit "$rc")
+	_e2e_cleanup
 }
-trap cleanup_022 EXIT
+trap on_exit EXIT
 e2e_disk "$IMG" 64M
 
 # throttle PID BYTES_PER_S — limit PID's reads and writes on the device holding $IMG.
