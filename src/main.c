@@ -21,6 +21,7 @@
 #include "vhostd/config.h"
 #include "vhostd/ctrl.h"
 #include "vhostd/log.h"
+#include "vhostd/sdnotify.h"
 #include "vhostd/thread.h"
 #include "vhostd/transport.h"
 #include "vhostd/worker.h"
@@ -376,8 +377,10 @@ main(int argc, char **argv)
 	vhd_ctrl_foreach_ctrlr(print_attach_hint, NULL);
 	VHD_NOTICELOG("vhostd %s ready: %u polling cores, %u backends, %u controllers",
 		      VHD_VERSION, ncpus, cfg->nbackends, cfg->ncontrollers);
+	vhd_sd_notify("READY=1");
 
 	rc = wait_for_stop();
+	vhd_sd_notify("STOPPING=1");
 	vhd_ctrl_shutdown();
 
 out_workers:
