@@ -14,6 +14,7 @@
 #   E2E_LOGDIR     where this test's logs go (default: $BUILD_DIR/e2e-logs/<test name>)
 #   E2E_TIMEOUT    seconds one guest run may take before it is killed (default 60)
 #   E2E_MEM        guest RAM (default 512M), E2E_SMP vCPUs (default 2)
+#   E2E_MEM_OPTS   appended to -m (e.g. slots=2,maxmem=1G for memory hotplug)
 #   E2E_APPEND     extra kernel command line for every guest of the test
 #   E2E_KEEP=1     keep $E2E_TMP (images, sockets) after the test
 #   E2E_VERBOSE=1  copy the guest console to stdout after each run
@@ -241,7 +242,7 @@ run_guest_bg() {
 	# shellcheck disable=SC2054 # commas belong to QEMU options
 	local -a cmd=(timeout -k 5 "$tmo" "$E2E_QEMU"
 		-nodefaults -display none -no-reboot -no-user-config
-		-accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem"
+		-accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem${E2E_MEM_OPTS:+,$E2E_MEM_OPTS}"
 		-object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem
 		-kernel "$E2E_KERNEL" -initrd "$E2E_INITRD"
 		-append "console=ttyS0,115200 panic=-1 oops=panic quiet loglevel=3 scsi_mod.scan=sync vhd.timeout=$wd ${E2E_APPEND:-}"
