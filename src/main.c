@@ -280,7 +280,13 @@ wait_for_stop(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	for (;;) {
-		int sig = sigwaitinfo(&set, &si);
+		struct timespec tick = {1, 0};
+		int sig = sigtimedwait(&set, &si, &tick);
+
+		if (sig < 0) {
+			vhd_transport_tick();
+			continue;
+		}
 
 		if (sig == SIGINT || sig == SIGTERM) {
 			VHD_NOTICELOG("%s: finishing in-flight I/O and shutting down",

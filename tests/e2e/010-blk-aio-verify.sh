@@ -7,8 +7,7 @@
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG=/var/tmp/vhd-e2e-010.img   # not tmpfs: O_DIRECT needs a real filesystem
-trap 'rm -f "$IMG"' EXIT
+IMG=$E2E_DIRECT/disk.img
 HOST_OFF=$((100 * MiB)) GUEST_OFF=$((200 * MiB)) PLEN=$MiB
 
 e2e_disk "$IMG" 256M

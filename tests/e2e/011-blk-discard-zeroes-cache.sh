@@ -8,8 +8,7 @@
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG=/var/tmp/vhd-e2e-011.img
-trap 'rm -f "$IMG"' EXIT
+IMG=$E2E_DIRECT/disk.img
 e2e_disk "$IMG" 128M
 zero_md5=$(head -c $MiB /dev/zero | md5sum | cut -d' ' -f1)
 

@@ -6,8 +6,7 @@
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG=/var/tmp/vhd-e2e-012.img
-trap 'rm -f "$IMG"' EXIT
+IMG=$E2E_DIRECT/disk.img
 e2e_disk "$IMG" 64M
 host_md5=$(e2e_write_random "$IMG" 0 $((4 * MiB)))
 file_md5=$(md5sum <"$IMG")

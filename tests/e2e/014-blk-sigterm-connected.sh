@@ -7,8 +7,7 @@
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG=/var/tmp/vhd-e2e-014.img
-trap 'rm -f "$IMG"' EXIT
+IMG=$E2E_DIRECT/disk.img
 e2e_disk "$IMG" 128M
 cfg=$(vhostd_config "$E2E_TMP/vhostd.yaml" <<EOF
 backends:

@@ -12,8 +12,7 @@
 MiB=$((1024 * 1024))
 KILLS=${KILLS:-3}
 SIG=${SIG:-KILL}
-IMG=/var/tmp/vhd-e2e-${E2E_NAME%%-*}.img
-trap 'rm -f "$IMG"' EXIT
+IMG=$E2E_DIRECT/disk.img
 e2e_disk "$IMG" 256M
 cfg=$(vhostd_config "$E2E_TMP/vhostd.yaml" <<EOF
 backends:
