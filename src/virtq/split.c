@@ -310,7 +310,9 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 		idx = d.next;
 	}
 
-	if (last_w_len > 0) {
+	/* A buffer whose end wraps past 2^64 has no last byte (its "last byte" would be guest
+	 * memory the driver never offered). */
+	if (last_w_len > 0 && last_w_addr + last_w_len - 1 >= last_w_addr) {
 		chain->last_writable = vhd_mem_contig(vq->mem, last_w_addr + last_w_len - 1, 1);
 	}
 	return 0;
