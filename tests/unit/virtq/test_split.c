@@ -872,6 +872,27 @@ Test(split, indirect_bad_table_length_or_place)
 	assert_broke(0, pop_walk(0, 8));
 }
 
+Test(split, indirect_table_spanning_regions)
+{
+	struct fr_buf t[] = {{buf(16), 16, false}, {buf(512), 512, true}, {buf(1), 1, true}};
+	/* 48 bytes, the second entry split 8 + 8 across the boundary: no alignment is promised
+	 * for where a region ends relative to the table. */
+	uint64_t table = fg_alloc_span(&g, 0, 24, 48);
+
+	fg_write(&g, table, fr_table_entry(&g, fr_indirect_table(&g, t, 3), 0), 48);
+	start(8);
+	fr_set_desc(&r, 0, table, 48, VRING_DESC_F_INDIRECT, 0);
+	cr_assert_eq(pop_walk(0, 8), 0);
+	cr_assert_not(vq.broken);
+	cr_assert_eq(ch.niov, 3);
+	cr_assert_eq(ch.readable_len, 16);
+	cr_assert_eq(ch.writable_len, 513);
+	for (unsigned int i = 0; i < 3; i++) {
+		assert_iov(i, t[i].gpa, t[i].len);
+	}
+	cr_assert_eq(ch.last_writable, hva(t[2].gpa));
+}
+
 Test(split, indirect_loop_and_next_out_of_table)
 {
 	struct fr_buf t[] = {{buf(16), 16, false}, {buf(1), 1, true}};
