@@ -540,8 +540,8 @@ vhd_bdev_aio_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev)
 	probe_alignment(a, &logical, &physical);
 	a->base.block_size = conf->block_size != 0 ? conf->block_size : logical;
 	rc = read_size(a, &size);
-	if (rc == 0 && (size < a->base.block_size || a->base.block_size < 512 ||
-			(a->base.block_size & (a->base.block_size - 1)) != 0)) {
+	if (rc == 0 && (!vhd_bdev_block_size_valid(a->base.block_size) ||
+			size < a->base.block_size)) {
 		rc = -EINVAL;
 	}
 	if (rc != 0) {

@@ -475,6 +475,10 @@ Test(ram, constructors_validate)
 		cr_assert_eq(create_rc(t, 1000, 512), -EINVAL);
 		cr_assert_eq(create_rc(t, 8192, 4096), 0);
 		cr_assert_eq(create_rc(t, 6144, 4096), -EINVAL);
+		/* Block sizes: a power of two in 512..65536 (the sizes are multiples of them). */
+		cr_assert_eq(create_rc(t, 1000 * 1024, 1000), -EINVAL, "type %d bs 1000", t);
+		cr_assert_eq(create_rc(t, 1 << 20, 256), -EINVAL, "type %d bs 256", t);
+		cr_assert_eq(create_rc(t, 1 << 20, 131072), -EINVAL, "type %d bs 128K", t);
 		cr_assert_eq(create_rc(t, 1 << 20, 65536), 0);
 		cr_assert_eq(create_rc(t, 1 << 20, 512), 0);
 	}
