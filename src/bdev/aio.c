@@ -157,7 +157,8 @@ offload_main(void *arg)
 
 		while ((io = vhd_spsc_pop(c->off_sub)) != NULL) {
 			io->status = run_offloaded(a, c, io);
-			/* Cannot fail: at most OFFLOAD_RING_SIZE requests are outstanding. */
+			/* Cannot fail: aio_submit() keeps at most OFFLOAD_RING_SIZE offloaded
+			 * requests between submission and reaping. */
 			vhd_spsc_push(c->off_cpl, io);
 		}
 		if (__atomic_load_n(&c->off_stop, __ATOMIC_ACQUIRE)) {
@@ -290,7 +291,9 @@ aio_submit(struct vhd_bdev_channel *ch, struct vhd_bdev_io *io)
 		break;
 	case VHD_IO_DISCARD:
 	case VHD_IO_WRITE_ZEROES:
-		if (!vhd_spsc_push(c->off_sub, io)) {
+		/* Bound what is offloaded and not reaped yet by the completion ring's size, so
+		 * the helper thread always has room to hand a completion back. */
+		if (c->off_inflight >= OFFLOAD_RING_SIZE || !vhd_spsc_push(c->off_sub, io)) {
 			return -EAGAIN;
 		}
 		c->off_inflight++;
