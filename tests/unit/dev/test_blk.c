@@ -632,7 +632,7 @@ Test(blk, get_id_serial_of_20_and_more)
 
 Test(blk, get_id_exactly_20_and_default)
 {
-	uint8_t out[20];
+	uint8_t out[21];
 	struct vhd_blk_conf conf = {.name = "vhost.7", .num_queues = 1};
 	struct vhd_dev *d;
 
@@ -1165,8 +1165,12 @@ set_wce(uint32_t offset, uint32_t len, uint8_t wce)
 {
 	uint8_t buf[sizeof(struct virtio_blk_config)];
 
+	/* Bytes other than writeback are non-zero: writing them must not turn it on. */
 	memset(buf, 0x5a, sizeof(buf));
-	buf[offsetof(struct virtio_blk_config, wce) - offset] = wce;
+	if (offset <= offsetof(struct virtio_blk_config, wce) &&
+	    offset + len > offsetof(struct virtio_blk_config, wce)) {
+		buf[offsetof(struct virtio_blk_config, wce) - offset] = wce;
+	}
 	cr_assert_eq(dev->ops->set_config(dev, buf, offset, len), 0);
 }
 
