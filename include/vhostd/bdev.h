@@ -121,6 +121,13 @@ struct vhd_bdev_ops {
 
 /* Backends ---------------------------------------------------------------------------- */
 
+/* A logical block size every layer can use: a power of two in 512..65536. */
+static inline bool
+vhd_bdev_block_size_valid(uint32_t bs)
+{
+	return bs >= 512 && bs <= 65536 && (bs & (bs - 1)) == 0;
+}
+
 /* Each constructor validates the conf and returns a bdev with refs == 0.
  * \return 0, -EINVAL (bad conf), -ENOENT/-EACCES/... from the host, -ENOMEM. */
 int vhd_bdev_malloc_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev);

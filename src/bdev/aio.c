@@ -157,7 +157,8 @@ offload_main(void *arg)
 
 		while ((io = vhd_spsc_pop(c->off_sub)) != NULL) {
 			io->status = run_offloaded(a, c, io);
-			/* Cannot fail: at most OFFLOAD_RING_SIZE requests are outstanding. */
+			/* Cannot fail: aio_submit() keeps at most OFFLOAD_RING_SIZE offloaded
+			 * requests between submission and reaping. */
 			vhd_spsc_push(c->off_cpl, io);
 		}
 		if (__atomic_load_n(&c->off_stop, __ATOMIC_ACQUIRE)) {
@@ -290,7 +291,9 @@ aio_submit(struct vhd_bdev_channel *ch, struct vhd_bdev_io *io)
 		break;
 	case VHD_IO_DISCARD:
 	case VHD_IO_WRITE_ZEROES:
-		if (!vhd_spsc_push(c->off_sub, io)) {
+		/* Bound what is offloaded and not reaped yet by the completion ring's size, so
+		 * the helper thread always has room to hand a completion back. */
+		if (c->off_inflight >= OFFLOAD_RING_SIZE || !vhd_spsc_push(c->off_sub, io)) {
 			return -EAGAIN;
 		}
 		c->off_inflight++;
@@ -540,8 +543,8 @@ vhd_bdev_aio_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev)
 	probe_alignment(a, &logical, &physical);
 	a->base.block_size = conf->block_size != 0 ? conf->block_size : logical;
 	rc = read_size(a, &size);
-	if (rc == 0 && (size < a->base.block_size || a->base.block_size < 512 ||
-			(a->base.block_size & (a->base.block_size - 1)) != 0)) {
+	if (rc == 0 && (!vhd_bdev_block_size_valid(a->base.block_size) ||
+			size < a->base.block_size)) {
 		rc = -EINVAL;
 	}
 	if (rc != 0) {
