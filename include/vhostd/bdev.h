@@ -27,7 +27,8 @@ enum vhd_io_type {
 	VHD_IO_READ,
 	VHD_IO_WRITE,
 	VHD_IO_FLUSH,        /* make every completed write stable */
-	VHD_IO_DISCARD,      /* deallocate; later reads return zeroes on every backend we ship */
+	VHD_IO_DISCARD,      /* deallocate; later reads return zeroes on files and RAM, maybe
+					 not on block devices (BLKDISCARD) */
 	VHD_IO_WRITE_ZEROES, /* later reads MUST return zeroes */
 };
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #define VHD_LOG_COMPONENT "aio"
+#include "aio_internal.h"
 #include "vhostd/bdev.h"
 #include "vhostd/log.h"
 #include "vhostd/spsc.h"
@@ -241,17 +242,15 @@ aio_channel_destroy(struct vhd_bdev_channel *ch)
 	channel_free(c);
 }
 
-static bool
-dio_aligned(const struct aio_bdev *a, const struct vhd_bdev_io *io)
+bool
+vhd_aio_dio_aligned(uint32_t mem_align, uint32_t off_align, const struct vhd_bdev_io *io)
 {
-	uint64_t bits = io->offset | io->length;
-
-	if ((bits & (a->off_align - 1)) != 0) {
+	if (((io->offset | io->length) & (off_align - 1)) != 0) {
 		return false;
 	}
 	for (int i = 0; i < io->iovcnt; i++) {
-		if ((((uintptr_t)io->iov[i].iov_base | io->iov[i].iov_len) &
-		     (a->mem_align - 1)) != 0) {
+		if (((uintptr_t)io->iov[i].iov_base & (mem_align - 1)) != 0 ||
+		    (io->iov[i].iov_len & (off_align - 1)) != 0) {
 			return false;
 		}
 	}
@@ -273,7 +272,8 @@ aio_submit(struct vhd_bdev_channel *ch, struct vhd_bdev_io *io)
 		if (c->in_kernel + c->npending >= AIO_QUEUE_DEPTH) {
 			return -EAGAIN;
 		}
-		fd = vhd_likely(dio_aligned(a, io)) ? a->fd : a->fd_buffered;
+		fd = vhd_likely(vhd_aio_dio_aligned(a->mem_align, a->off_align, io)) ? a->fd :
+									    a->fd_buffered;
 		if (io->type == VHD_IO_READ) {
 			io_prep_preadv(iocb, fd, io->iov, io->iovcnt, (long long)io->offset);
 		} else {

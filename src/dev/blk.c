@@ -226,6 +226,11 @@ start_rw(struct blk_task *bt, const struct virtio_blk_outhdr *hdr, bool write)
 	if (c->error != 0 || len % VIRTIO_BLK_SECTOR_SIZE != 0) {
 		return -EIO;
 	}
+	/* Data in the wrong direction (an OUT with writable data buffers) would otherwise be
+	 * completed as a zero-length write the guest believes happened. */
+	if (write && c->writable_len > 1) {
+		return -EIO;
+	}
 	if (write && b->readonly) {
 		return -EROFS;
 	}

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aio_internal.h"
 #include "vhostd/bdev.h"
 
 #define FILE_SIZE (1u << 20)
@@ -465,4 +466,33 @@ Test(aio, read_only_file)
 	assert_file(0, w, 4096);
 	free(w);
 	free(r);
+}
+
+/* Decides O_DIRECT vs the buffered descriptor; Linux wants every segment length aligned to
+ * the logical block size, not just to the (often smaller) memory alignment. */
+Test(aio, dio_alignment_rules)
+{
+	static uint8_t buf[16384] __attribute__((aligned(4096)));
+	struct iovec iov[2];
+	struct vhd_bdev_io io = {.type = VHD_IO_READ, .iov = iov, .iovcnt = 2};
+
+	/* 4-byte memory alignment, 512-byte blocks (typical NVMe). */
+	iov[0] = (struct iovec){buf, 512};
+	iov[1] = (struct iovec){buf + 1024, 3584};
+	io.offset = 4096;
+	io.length = 4096;
+	cr_assert(vhd_aio_dio_aligned(4, 512, &io));
+	/* A segment of 516 bytes is 4-byte aligned but not a whole block: not for O_DIRECT. */
+	iov[0].iov_len = 516;
+	iov[1].iov_len = 3580;
+	cr_assert(!vhd_aio_dio_aligned(4, 512, &io));
+	/* Buffer address off the memory alignment. */
+	iov[0] = (struct iovec){buf + 2, 512};
+	iov[1] = (struct iovec){buf + 1024, 3584};
+	cr_assert(!vhd_aio_dio_aligned(4, 512, &io));
+	/* Offset off the block size. */
+	iov[0].iov_base = buf;
+	io.offset = 4096 + 512;
+	cr_assert(vhd_aio_dio_aligned(4, 512, &io));
+	cr_assert(!vhd_aio_dio_aligned(4, 4096, &io));
 }

@@ -1291,3 +1291,22 @@ Test(blk, flush_and_segments_reach_the_backend)
 	cr_assert_eq(rb->io[3].type, VHD_IO_DISCARD);
 	cr_assert_eq(rb->io[3].flags, 0);
 }
+
+/* An OUT whose data sits in device-writable buffers would be completed as a zero-length
+ * write: the guest would believe data was written that never was. */
+Test(blk, write_with_data_in_writable_buffers)
+{
+	uint8_t before[4096], after[4096], rd[16];
+	uint32_t rc[] = {16, 0};
+	uint32_t wc[] = {4096, 1, 0};
+	struct result res;
+
+	start_ram();
+	pattern(before, sizeof(before), 7);
+	assert_status(blk_write(8, before, sizeof(before)), VIRTIO_BLK_S_OK, 1);
+	put_hdr(rd, VIRTIO_BLK_T_OUT, 8);
+	res = run(rd, rc, NULL, wc, false);
+	assert_status(res, VIRTIO_BLK_S_IOERR, 1);
+	assert_status(blk_read(8, after, sizeof(after)), VIRTIO_BLK_S_OK, 4097);
+	cr_assert_arr_eq(after, before, sizeof(before));
+}
