@@ -3,7 +3,9 @@
 # virtio-blk over the aio backend, 2 queues: the guest sees the right size and queue count,
 # fio randwrite and randrw with crc32c verify pass, a pattern the host wrote before boot reads
 # back in the guest, and a pattern the guest wrote is in the backing file on the host.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))

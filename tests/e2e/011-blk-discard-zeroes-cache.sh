@@ -4,7 +4,9 @@
 # write-zeroes limits, data it discards or zeroes reads back as zeroes (in the guest and in
 # the backing file), flushes work, and switching the guest's cache_type to write-through
 # reaches vhostd (SET_CONFIG) while data stays intact.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))

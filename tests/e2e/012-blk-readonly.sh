@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # A read-only controller: the guest sees a read-only disk (VIRTIO_BLK_F_RO), reads work, a
 # direct write fails with an I/O error, and the backing file is unchanged.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))

@@ -4,7 +4,9 @@
 # is hot-plugged over QMP, so QEMU sends a new vhost-user memory table. vhostd drains the
 # queues, remaps and restarts them (without dropping or repeating a request); fio finishes
 # with its verify passing.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 cfg=$(vhostd_config "$E2E_TMP/vhostd.yaml" <<EOF
@@ -26,8 +28,9 @@ result fio=ok
 GUEST
 )
 QMP=$E2E_TMP/qmp.sock
+mapfile -t dev < <(vhost_user_blk_args c0 "$E2E_TMP/blk0" 2)
 E2E_TIMEOUT=${E2E_TIMEOUT:-120} E2E_MEM_OPTS=slots=2,maxmem=1G run_guest_bg "$script" \
-	-qmp "unix:$QMP,server=on,wait=off" $(vhost_user_blk_args c0 "$E2E_TMP/blk0" 2)
+	-qmp "unix:$QMP,server=on,wait=off" "${dev[@]}"
 guest=$E2E_GUEST_PID
 wait_guest_result phase 60 "$guest" >/dev/null
 sleep 2

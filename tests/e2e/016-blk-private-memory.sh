@@ -4,7 +4,9 @@
 # refuse it; the guest's disk never works). vhostd must say so: one error line naming the
 # controller and the QEMU option that fixes it. vhostd itself keeps running and serves the
 # next, correctly configured guest.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 cfg=$(vhostd_config "$E2E_TMP/vhostd.yaml" <<EOF

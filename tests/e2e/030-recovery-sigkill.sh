@@ -6,7 +6,9 @@
 # resubmitted on reconnect: fio finishes with no error and its verify passes, the guest kernel
 # logs no I/O error, and a pattern the guest wrote is in the backing file. The time from each
 # restart to the queues running again is reported.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))

@@ -39,6 +39,7 @@ pass "files installed under $prefix (config in $sysconfdir/vhostd)"
 unit=$R$unitdir/vhostd.service
 grep -qx "ExecStart=$sbindir/vhostd -c $sysconfdir/vhostd/vhostd.yaml" "$unit" ||
 	fail "ExecStart does not run the installed binary on the installed config"
+# shellcheck disable=SC2016 # $MAINPID is systemd's, not ours
 grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit" || fail "no ExecReload with SIGHUP"
 grep -qx "Type=notify" "$unit" || fail "unit is not Type=notify"
 grep -qx "Restart=on-failure" "$unit" || fail "no restart policy"

@@ -1,3 +1,4 @@
+# shellcheck shell=dash
 # SPDX-License-Identifier: BSD-3-Clause
 # Helpers for e2e guest test scripts. /init sources this file before the script, so a script
 # just calls them. Busybox ash: POSIX sh plus `local`. Output goes to the console (ttyS0);

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Shared helpers for tests/e2e/NNN-*.sh. Source it first thing:
 #
@@ -244,6 +245,7 @@ run_guest_bg() {
 	wd=$((tmo - 5))
 	[ "$wd" -ge 5 ] || wd=5
 	# E2E_PRIVATE_MEM=1: ordinary guest RAM, which vhost-user cannot use (negative tests).
+	# shellcheck disable=SC2054 # commas belong to QEMU options
 	local -a memargs=(-object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem)
 	[ "${E2E_PRIVATE_MEM:-0}" = 1 ] && memargs=()
 	# shellcheck disable=SC2054 # commas belong to QEMU options

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: BSD-3-Clause
 # vhostd helpers for e2e tests; source after common.sh:
 #
