@@ -32,7 +32,6 @@ result guest_readback=\$(md5_range /dev/vda $GUEST_OFF $PLEN)
 GUEST
 )
 
-E2E_TIMEOUT=${E2E_TIMEOUT:-40}
 mapfile -t dev < <(vhost_user_blk_args c0 "$SOCK" 2)
 run_guest "$script" "${dev[@]}" || fail "guest run: $E2E_GUEST_VERDICT"
 log "boot to poweroff: ${E2E_GUEST_SECS}s"
