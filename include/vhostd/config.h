@@ -10,8 +10,12 @@
  *     FILE:LINE:COL: path.to.key: what is wrong
  *
  * e.g. "vhostd.yaml:12:16: controllers[1].cpumask: CPU 3 is not in cores (0-1)". LINE and COL
- * are 1-based and point at the offending value (or at the mapping that lacks a required key).
- * All diagnostics are collected, in file order; a config with any diagnostic is rejected.
+ * are 1-based and point at the offending value (or at the mapping that lacks a required key,
+ * or at the key itself when it is unknown or duplicated). YAML syntax errors and problems of
+ * the file as a whole (empty, not a mapping, several documents) have no path:
+ * "FILE:LINE:COL: message". All diagnostics are collected, in file order; a config with any
+ * diagnostic is rejected. docs/config.md lists every key; config/schema.yaml is the same list
+ * in machine-readable form, checked against the loader by the unit tests.
  *
  * The same structs are what the control plane (src/ctrl) consumes, whether they came from
  * YAML or from a JSON-RPC call.
@@ -28,19 +32,20 @@
 enum vhd_backend_type {
 	VHD_BACKEND_AIO,    /* Linux AIO on a file or block device (O_DIRECT) */
 	VHD_BACKEND_MALLOC, /* RAM */
-	VHD_BACKEND_NULL,   /* discards writes, reads return zeroes */
+	VHD_BACKEND_NULL,   /* discards writes; reads leave the buffer untouched */
 	VHD_BACKEND_NVME,   /* userspace NVMe over VFIO */
 };
 
 struct vhd_backend_conf {
 	char name[VHD_NAME_MAX + 1];
 	enum vhd_backend_type type;
-	char path[PATH_MAX];  /* aio */
+	char path[PATH_MAX];  /* aio: absolute; an existing regular file or block device */
 	uint64_t size;        /* malloc, null: bytes; a multiple of block_size */
-	uint32_t block_size;  /* 512..65536, power of two; 0 = backend default (aio: the
-				 device's logical block size or 512; malloc/null: 512) */
+	uint32_t block_size;  /* 512..65536, power of two. aio: 0 = the device's logical block
+				 size (512 for a file); malloc/null: always set, default 512;
+				 nvme: 0 (the namespace's format) */
 	bool readonly;        /* aio */
-	char pci[16];         /* nvme: "0000:01:00.0" */
+	char pci[16];         /* nvme: "0000:01:00.0", hex digits in lower case */
 	uint32_t nsid;        /* nvme: namespace id, >= 1 */
 	int line;             /* where the entry starts in the file, 0 if not from a file */
 };
@@ -98,7 +103,11 @@ struct vhd_config {
 	unsigned int ncontrollers;
 };
 
-/* Accumulates diagnostics, one "FILE:LINE:COL: path: message" per line. */
+/*
+ * Accumulates diagnostics, one "FILE:LINE:COL: path: message" per line. vhd_diag_add() ends
+ * each entry with '\n' unless the formatted text already does; `count` grows even when memory
+ * for the text runs out, so a non-zero count always means "something was wrong".
+ */
 struct vhd_diag {
 	char *text;      /* NUL-terminated, '\n' after every line; NULL when empty */
 	size_t len;
@@ -114,7 +123,9 @@ void vhd_diag_free(struct vhd_diag *diag);
  * \param out   on success a new config, to be released with vhd_config_free().
  * \param diag  receives every problem found (must start zeroed; caller frees).
  * \return 0, -EINVAL when the file has problems (see diag), -errno when it cannot be read
- *         (diag then holds "FILE: <strerror>").
+ *         (diag then holds "FILE: <strerror>"; -EISDIR for a directory, -EFBIG above 16 MiB),
+ *         -ENOMEM. On any failure *out is NULL.
+ * Reads the host (stat/access of socket_dir, kata.store and aio paths); starts nothing.
  */
 int vhd_config_load(const char *path, struct vhd_config **out, struct vhd_diag *diag);
 
@@ -133,8 +144,11 @@ const struct vhd_backend_conf *vhd_config_find_backend(const struct vhd_config *
 
 /*
  * Parse a size: a plain number of bytes or a number with a binary suffix
- * K/KiB/M/MiB/G/GiB/T/TiB (case-insensitive, "64MiB", "1G", "4096").
- * \return 0, -EINVAL (syntax) or -ERANGE (overflow).
+ * K/KiB/M/MiB/G/GiB/T/TiB (case-insensitive, "64MiB", "1G", "4096", "64 MiB": blanks are
+ * allowed between the number and the suffix only). No sign, no fraction, no decimal units
+ * ("64MB" is -EINVAL). "0" is valid here; callers decide whether zero makes sense.
+ * \return 0, -EINVAL (syntax) or -ERANGE (does not fit in 64 bits); *bytes is only written
+ *         on success.
  */
 int vhd_parse_size(const char *str, uint64_t *bytes);
 

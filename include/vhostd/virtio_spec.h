@@ -55,33 +55,33 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "vhostd needs a little
 /* Largest split ring (2.7: Queue Size is at most 32768). */
 #define VHD_VRING_MAX_SIZE 32768
 
-struct vring_desc {
+struct vhd_vring_desc {
 	uint64_t addr;
 	uint32_t len;
 	uint16_t flags;
 	uint16_t next;
 };
 
-struct vring_avail {
+struct vhd_vring_avail {
 	uint16_t flags;
 	uint16_t idx;
 	uint16_t ring[]; /* [size], then uint16_t used_event with EVENT_IDX */
 };
 
-struct vring_used_elem {
+struct vhd_vring_used_elem {
 	uint32_t id;
 	uint32_t len;
 };
 
-struct vring_used {
+struct vhd_vring_used {
 	uint16_t flags;
 	uint16_t idx;
-	struct vring_used_elem ring[]; /* [size], then uint16_t avail_event with EVENT_IDX */
+	struct vhd_vring_used_elem ring[]; /* [size], then uint16_t avail_event with EVENT_IDX */
 };
 
 /* 2.7.7.2: should the side that moved its index from old to new_idx notify at event? */
 static inline bool
-vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
+vhd_vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 {
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }

@@ -7,7 +7,7 @@
 
 e2e_require qemu-storage-daemon
 MiB=$((1024 * 1024))
-IMG=$E2E_TMP/disk.img
+IMG=$E2E_DIRECT/disk.img
 SOCK=$E2E_TMP/qsd.sock
 HOST_OFF=$((100 * MiB)) GUEST_OFF=$((200 * MiB)) PLEN=$((1 * MiB))
 

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib/common.sh"
 
 e2e_require qemu-storage-daemon
-IMG=$E2E_TMP/disk.img
+IMG=$E2E_DIRECT/disk.img
 SOCK=$E2E_TMP/qsd.sock
 e2e_disk "$IMG" 128M
 e2e_qsd_blk "$IMG" "$SOCK" 2

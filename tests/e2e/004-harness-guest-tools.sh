@@ -5,7 +5,7 @@
 # made, mounted, written and checked, and discard works.
 . "$(dirname "$0")/lib/common.sh"
 
-BLK=$E2E_TMP/blk.img SCSI=$E2E_TMP/scsi.img
+BLK=$E2E_DIRECT/blk.img SCSI=$E2E_DIRECT/scsi.img
 e2e_disk "$BLK" 64M
 e2e_disk "$SCSI" 96M
 

@@ -14,6 +14,8 @@
 #   E2E_LOGDIR     where this test's logs go (default: $BUILD_DIR/e2e-logs/<test name>)
 #   E2E_TIMEOUT    seconds one guest run may take before it is killed (default 60)
 #   E2E_MEM        guest RAM (default 512M), E2E_SMP vCPUs (default 2)
+#   E2E_MEM_OPTS   appended to -m (e.g. slots=2,maxmem=1G for memory hotplug)
+#   E2E_PRIVATE_MEM=1  guest RAM not shareable (vhost-user cannot work; negative tests)
 #   E2E_APPEND     extra kernel command line for every guest of the test
 #   E2E_KEEP=1     keep $E2E_TMP (images, sockets) after the test
 #   E2E_VERBOSE=1  copy the guest console to stdout after each run
@@ -96,6 +98,9 @@ mkdir -p "$E2E_LOGDIR"
 rm -rf "${E2E_LOGDIR:?}"/*
 # Short path on purpose: unix socket paths must stay under 108 bytes.
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/vhd-e2e.XXXXXX")
+# Scratch on a disk filesystem for backing files opened with O_DIRECT (tmpfs has no O_DIRECT
+# on this kernel); removed at exit like $E2E_TMP.
+E2E_DIRECT=$(mktemp -d /var/tmp/vhd-e2e.XXXXXX)
 
 # e2e_kill PID [GRACE_S=5] — SIGTERM, then SIGKILL after GRACE_S; reaps it; returns its status
 # (0 if it was not our child or already gone).
@@ -169,9 +174,9 @@ _e2e_cleanup() {
 	done
 	_e2e_reap_strays
 	if [ "${E2E_KEEP:-0}" = 1 ]; then
-		echo "$E2E_NAME: scratch kept in $E2E_TMP"
+		echo "$E2E_NAME: scratch kept in $E2E_TMP and $E2E_DIRECT"
 	else
-		rm -rf "$E2E_TMP"
+		rm -rf "$E2E_TMP" "$E2E_DIRECT"
 	fi
 	[ "$rc" -eq 0 ] || [ "$rc" -eq "$E2E_SKIP_RC" ] || echo "$E2E_NAME: logs in $E2E_LOGDIR" >&2
 	exit "$rc"
@@ -282,11 +287,15 @@ run_guest_bg() {
 	# even when a loaded host makes QEMU slow to reach the kernel
 	wd=$((tmo - 5 - tmo / 10))
 	[ "$wd" -ge 5 ] || wd=5
+	# E2E_PRIVATE_MEM=1: ordinary guest RAM, which vhost-user cannot use (negative tests).
+	# shellcheck disable=SC2054 # commas belong to QEMU options
+	local -a memargs=(-object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem)
+	[ "${E2E_PRIVATE_MEM:-0}" = 1 ] && memargs=()
 	# shellcheck disable=SC2054 # commas belong to QEMU options
 	local -a cmd=(timeout -k 5 "$tmo" "$E2E_QEMU"
 		-nodefaults -display none -no-reboot -no-user-config
-		-accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem"
-		-object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem
+		-accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem${E2E_MEM_OPTS:+,$E2E_MEM_OPTS}"
+		"${memargs[@]}"
 		-kernel "$E2E_KERNEL" -initrd "$E2E_INITRD"
 		-append "console=ttyS0,115200 panic=-1 oops=panic quiet loglevel=3 scsi_mod.scan=sync vhd.timeout=$wd ${E2E_APPEND:-}"
 		-serial "file:$dir/console.log" -serial "file:$dir/results.log" -monitor none

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The queue framework shared by the blk and scsi devices: pop, walk, dispatch, complete, and
+ * per-queue statistics.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#define VHD_LOG_COMPONENT "queue"
+#include "vhostd/dev.h"
+#include "vhostd/log.h"
+
+#define POP_BATCH 32
+
+int
+vhd_queue_init(struct vhd_queue *q, struct vhd_dev *dev, uint16_t index, uint64_t features,
+	       const struct vhd_vq_setup *setup)
+{
+	int rc;
+
+	memset(q, 0, sizeof(*q));
+	q->dev = dev;
+	q->index = index;
+	q->features = features;
+	snprintf(q->name, sizeof(q->name), "%s q%u", dev->name, index);
+	struct vhd_vq_setup s = *setup;
+
+	s.name = q->name;
+	rc = vhd_vq_start(&q->vq, &s);
+	if (rc != 0) {
+		return rc;
+	}
+	q->tasks = calloc(q->vq.size, dev->ops->task_size);
+	if (q->tasks == NULL) {
+		vhd_vq_stop(&q->vq);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < q->vq.size; i++) {
+		vhd_queue_task(q, (uint16_t)i)->q = q;
+	}
+	return 0;
+}
+
+void
+vhd_queue_fini(struct vhd_queue *q)
+{
+	vhd_vq_stop(&q->vq);
+	free(q->tasks);
+	q->tasks = NULL;
+}
+
+static void
+dispatch(struct vhd_queue *q, uint16_t head)
+{
+	struct vhd_task *task = vhd_queue_task(q, head);
+
+	task->start_tsc = vhd_tsc();
+	if (vhd_unlikely(vhd_vq_walk(&q->vq, head, &task->chain, task->iov, VHD_TASK_IOV_MAX) !=
+			 0)) {
+		/* Broken ring: this only releases the head. */
+		vhd_vq_push(&q->vq, head, 0);
+		return;
+	}
+	q->dev->ops->submit(task);
+}
+
+int
+vhd_queue_poll(struct vhd_queue *q)
+{
+	uint16_t heads[POP_BATCH];
+	int n;
+
+	if (vhd_unlikely(q->stopping)) {
+		return 0;
+	}
+	n = vhd_vq_pop(&q->vq, heads, POP_BATCH);
+	for (int i = 0; i < n; i++) {
+		dispatch(q, heads[i]);
+	}
+	return n > 0 ? n : 0;
+}
+
+int
+vhd_queue_resubmit(struct vhd_queue *q, uint16_t head)
+{
+	int rc = vhd_vq_take(&q->vq, head);
+
+	if (rc == 0) {
+		dispatch(q, head);
+	}
+	return rc;
+}
+
+void
+vhd_task_complete(struct vhd_task *task, uint32_t used_len)
+{
+	vhd_vq_push(&task->q->vq, task->chain.head, used_len);
+}
+
+/* ---- time and statistics ---- */
+
+static uint64_t g_tsc_hz;
+static uint64_t g_tsc_per_us = 1;
+static pthread_once_t g_tsc_once = PTHREAD_ONCE_INIT;
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void
+calibrate(void)
+{
+	struct timespec pause = {0, 20 * 1000 * 1000};
+	uint64_t t0 = mono_ns(), c0 = __rdtsc();
+	uint64_t t1, c1;
+
+	nanosleep(&pause, NULL);
+	t1 = mono_ns();
+	c1 = __rdtsc();
+	g_tsc_hz = (c1 - c0) * 1000000000ull / VHD_MAX(t1 - t0, 1ull);
+	g_tsc_per_us = VHD_MAX(g_tsc_hz / 1000000ull, 1ull);
+}
+
+uint64_t
+vhd_tsc(void)
+{
+	return __rdtsc();
+}
+
+uint64_t
+vhd_tsc_hz(void)
+{
+	pthread_once(&g_tsc_once, calibrate);
+	return g_tsc_hz;
+}
+
+void
+vhd_stats_account(struct vhd_io_stats *st, enum vhd_stat_op op, uint64_t bytes, bool error,
+		  uint64_t start_tsc)
+{
+	uint64_t us = (vhd_tsc() - start_tsc) / g_tsc_per_us;
+	unsigned int bucket = us == 0 ? 0 : 64u - (unsigned int)__builtin_clzll(us);
+
+	switch (op) {
+	case VHD_STAT_READ:
+		st->reads++;
+		st->read_bytes += bytes;
+		break;
+	case VHD_STAT_WRITE:
+		st->writes++;
+		st->write_bytes += bytes;
+		break;
+	case VHD_STAT_FLUSH:
+		st->flushes++;
+		break;
+	case VHD_STAT_DISCARD:
+		st->discards++;
+		break;
+	case VHD_STAT_WRITE_ZEROES:
+		st->write_zeroes++;
+		break;
+	case VHD_STAT_OTHER:
+		st->others++;
+		break;
+	}
+	st->errors += error;
+	st->lat_sum_us += us;
+	st->lat_hist[VHD_MIN(bucket, VHD_LAT_BUCKETS - 1u)]++;
+}

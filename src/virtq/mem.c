@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Guest-physical to host-virtual translation over a vhost-user memory table. Guests have at
+ * most 8 regions and usually 1-2, so a linear scan beats anything cleverer.
+ */
+#include "vhostd/virtq.h"
+
+static const struct vhd_mem_region *
+find_region(const struct vhd_mem *mem, uint64_t gpa)
+{
+	for (uint32_t i = 0; i < mem->nregions; i++) {
+		const struct vhd_mem_region *r = &mem->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size) {
+			return r;
+		}
+	}
+	return NULL;
+}
+
+int
+vhd_mem_translate(const struct vhd_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
+		  unsigned int max_iov)
+{
+	unsigned int n = 0;
+
+	if (gpa + len < gpa) {
+		return -EFAULT;
+	}
+	while (len > 0) {
+		const struct vhd_mem_region *r = find_region(mem, gpa);
+		uint64_t chunk;
+
+		if (r == NULL) {
+			return -EFAULT;
+		}
+		if (n == max_iov) {
+			return -ENOBUFS;
+		}
+		chunk = VHD_MIN(len, r->size - (gpa - r->gpa));
+		iov[n].iov_base = (void *)(uintptr_t)(r->hva + (gpa - r->gpa));
+		iov[n].iov_len = chunk;
+		n++;
+		gpa += chunk;
+		len -= chunk;
+	}
+	return (int)n;
+}
+
+void *
+vhd_mem_contig(const struct vhd_mem *mem, uint64_t gpa, uint64_t len)
+{
+	const struct vhd_mem_region *r = find_region(mem, gpa);
+
+	if (r == NULL || len > r->size - (gpa - r->gpa)) {
+		return NULL;
+	}
+	return (void *)(uintptr_t)(r->hva + (gpa - r->gpa));
+}
+
+bool
+vhd_mem_same_layout(const struct vhd_mem *a, const struct vhd_mem *b)
+{
+	if (a->nregions != b->nregions) {
+		return false;
+	}
+	for (uint32_t i = 0; i < a->nregions; i++) {
+		if (a->regions[i].gpa != b->regions[i].gpa ||
+		    a->regions[i].size != b->regions[i].size ||
+		    a->regions[i].uaddr != b->regions[i].uaddr) {
+			return false;
+		}
+	}
+	return true;
+}
+
+size_t
+vhd_iov_to_buf(const struct iovec *iov, unsigned int niov, size_t skip, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned int i = 0; i < niov && done < len; i++) {
+		size_t n;
+
+		if (iov[i].iov_base == NULL) {
+			break;
+		}
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		n = VHD_MIN(iov[i].iov_len - skip, len - done);
+		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + skip, n);
+		done += n;
+		skip = 0;
+	}
+	return done;
+}
+
+size_t
+vhd_iov_from_buf(const struct iovec *iov, unsigned int niov, size_t skip, const void *buf,
+		 size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned int i = 0; i < niov && done < len; i++) {
+		size_t n;
+
+		if (iov[i].iov_base == NULL) {
+			break;
+		}
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		n = VHD_MIN(iov[i].iov_len - skip, len - done);
+		memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)buf + done, n);
+		done += n;
+		skip = 0;
+	}
+	return done;
+}
