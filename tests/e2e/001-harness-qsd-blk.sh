@@ -3,6 +3,7 @@
 # Harness self-test against a vhost-user-blk server we did not write (qemu-storage-daemon):
 # the guest reads a pattern the host wrote before boot, runs fio write+verify on /dev/vda and
 # writes a pattern that the host then finds in the image file after the daemon has stopped.
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 
 e2e_require qemu-storage-daemon

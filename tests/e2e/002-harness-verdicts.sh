@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Harness self-test: run_guest must tell a failing guest script from a guest that hung,
 # crashed, was killed by the host timeout or never started, and must always come back.
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 
 # expect VERDICT RC WHAT — run the last prepared guest and check how it was classified.

@@ -3,6 +3,7 @@
 # Harness self-test of background guests: while the guest runs fio verify against
 # qemu-storage-daemon, the host freezes the daemon (SIGSTOP) for 2 s and thaws it; the I/O
 # must stall and then complete with every block verified.
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 
 e2e_require qemu-storage-daemon

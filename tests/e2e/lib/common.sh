@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=bash
 # Shared helpers for tests/e2e/NNN-*.sh. Source it first thing:
 #
 #   #!/bin/bash
