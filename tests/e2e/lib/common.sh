@@ -1,5 +1,6 @@
 # shellcheck shell=bash
 # SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=bash
 # Shared helpers for tests/e2e/NNN-*.sh. Source it first thing:
 #
 #   #!/bin/bash
@@ -35,6 +36,10 @@ E2E_QEMU=${E2E_QEMU:-qemu-system-x86_64}
 export BUILD_DIR E2E_KIT
 
 E2E_SKIP_RC=77
+# Every process this test starts inherits this tag: the exit trap stops any process carrying
+# it, including daemons started inside $(...) subshells whose PIDs the test never learnt.
+E2E_RUN_ID="$$.$(date +%s%N)"
+export E2E_RUN_ID
 E2E_T0=$(date +%s.%N)
 E2E_GUEST_SEQ=0
 E2E_GUEST_DIR=""       # log dir of the last guest waited for (e2e_result reads it)
@@ -126,6 +131,42 @@ _e2e_forget() {
 	_e2e_pids=("${keep[@]}")
 }
 
+# _e2e_strays — PIDs of live processes tagged with our E2E_RUN_ID, other than this shell.
+_e2e_strays() {
+	local d p v
+	local -a env
+	for d in /proc/[0-9]*; do
+		p=${d#/proc/}
+		if [ "$p" = "$$" ] || [ "$p" = "$BASHPID" ]; then
+			continue
+		fi
+		mapfile -d '' env 2>/dev/null <"$d/environ" || continue
+		for v in "${env[@]}"; do
+			if [ "$v" = "E2E_RUN_ID=$E2E_RUN_ID" ]; then
+				echo "$p"
+				break
+			fi
+		done
+	done
+}
+
+_e2e_reap_strays() {
+	local -a strays
+	local p i
+	mapfile -t strays < <(_e2e_strays)
+	[ ${#strays[@]} -gt 0 ] || return 0
+	for p in "${strays[@]}"; do
+		echo "$E2E_NAME: cleanup: stopping stray process $p: $(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null | cut -c1-120)" >&2
+		kill -TERM "$p" 2>/dev/null
+	done
+	for ((i = 0; i < 30; i++)); do
+		mapfile -t strays < <(_e2e_strays)
+		[ ${#strays[@]} -gt 0 ] || return 0
+		sleep 0.1
+	done
+	kill -KILL "${strays[@]}" 2>/dev/null
+}
+
 _e2e_cleanup() {
 	local rc=$? i
 	trap - EXIT INT TERM
@@ -133,6 +174,7 @@ _e2e_cleanup() {
 	for ((i = ${#_e2e_pids[@]} - 1; i >= 0; i--)); do
 		e2e_kill "${_e2e_pids[i]}" 3 >/dev/null 2>&1
 	done
+	_e2e_reap_strays
 	if [ "${E2E_KEEP:-0}" = 1 ]; then
 		echo "$E2E_NAME: scratch kept in $E2E_TMP and $E2E_DIRECT"
 	else
@@ -146,7 +188,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # e2e_spawn NAME CMD... — start CMD in the background (stdin /dev/null, output to
-# $E2E_LOGDIR/NAME.log), register it for cleanup; sets E2E_PID (no subshell: call it directly).
+# $E2E_LOGDIR/NAME.log), register it for cleanup; sets E2E_PID. Call it directly, not in
+# $(...): a subshell's E2E_PID is lost (the exit trap still finds the process by its tag).
 e2e_spawn() {
 	local name=$1
 	shift
@@ -242,7 +285,9 @@ run_guest_bg() {
 	dir=$E2E_LOGDIR/${E2E_GUEST_NAME:-guest-$E2E_GUEST_SEQ}
 	mkdir -p "$dir"
 	cp "$script" "$dir/script.sh"
-	wd=$((tmo - 5))
+	# guest watchdog (counted from kernel start): early enough to report before the host kill
+	# even when a loaded host makes QEMU slow to reach the kernel
+	wd=$((tmo - 5 - tmo / 10))
 	[ "$wd" -ge 5 ] || wd=5
 	# E2E_PRIVATE_MEM=1: ordinary guest RAM, which vhost-user cannot use (negative tests).
 	# shellcheck disable=SC2054 # commas belong to QEMU options
