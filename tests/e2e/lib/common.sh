@@ -1,4 +1,3 @@
-# shellcheck shell=bash
 # SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # Shared helpers for tests/e2e/NNN-*.sh. Source it first thing:

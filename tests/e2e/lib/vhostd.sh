@@ -1,4 +1,3 @@
-# shellcheck shell=bash
 # SPDX-License-Identifier: BSD-3-Clause
 # shellcheck shell=bash
 # vhostd helpers for e2e tests; source after common.sh:
