@@ -34,6 +34,8 @@ _Static_assert(sizeof(struct bench_sig_hdr) == 32, "signature header");
 uint32_t bench_crc32c(const void *buf, size_t len);
 /* Continue a CRC: pass 0 to start, the previous result to continue. */
 uint32_t bench_crc32c_update(uint32_t crc, const void *buf, size_t len);
+/* The table-driven implementation, whatever the CPU offers (for tests). */
+uint32_t bench_crc32c_update_soft(uint32_t crc, const void *buf, size_t len);
 
 /* Write a signed unit of unit bytes (>= 64, multiple of 8) at buf. */
 void bench_sig_fill(void *buf, uint32_t unit, uint64_t lba, uint64_t seed, uint32_t gen);
