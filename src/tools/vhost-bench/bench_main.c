@@ -678,7 +678,8 @@ main(int argc, char **argv)
 		print_json(&ctx, res, errors, &vs, ok, rc != 0 ? err : NULL);
 	} else {
 		printf("vhost-bench %s: %s: %s bs=%u iodepth=%u queues=%u threads=%u qsize=%u "
-		       "(%s%s%s)\n", VHD_VERSION, o.socket, bench_rw_name(o.rw), o.bs, o.iodepth,
+		       "(%s%s%s)\n", VHD_VERSION, o.socket,
+		       o.readback_only ? "readback-only" : bench_rw_name(o.rw), o.bs, o.iodepth,
 		       o.queues, o.threads, ctx.qsize, o.wait_call ? "wait-call" : "poll",
 		       vub_blk_has(&ctx.dev, VIRTIO_RING_F_EVENT_IDX) ? ", event_idx" : "",
 		       o.indirect ? ", indirect" : "");

@@ -200,9 +200,12 @@ vub_conn_send(struct vub_conn *c, uint32_t req, uint32_t flags, const void *payl
 			if (errno == EINTR) {
 				continue;
 			}
+			if (errno == EPIPE || errno == ECONNRESET) {
+				return conn_fail(c, -ECONNRESET, "%s: back-end closed the connection",
+						 vub_req_name(req));
+			}
 			if (errno != EAGAIN) {
-				return conn_fail(c, errno == EPIPE ? -ECONNRESET : -errno,
-						 "%s: send: %s", vub_req_name(req),
+				return conn_fail(c, -errno, "%s: send: %s", vub_req_name(req),
 						 strerror(errno));
 			}
 			rc = conn_wait(c, POLLOUT, deadline);
