@@ -51,14 +51,14 @@ trap 'exit 130' INT TERM
 
 # start_qsd SOCKET BLOCKDEV-OPTIONS NODE
 start_qsd() {
-	local sock=$1 blockdev=$2 node=$3 i
+	local sock=$1 blockdev=$2 node=$3
 
 	rm -f "$sock"
 	"$QSD" --blockdev "$blockdev" \
 		--export "type=vhost-user-blk,id=e0,node-name=$node,addr.type=unix,addr.path=$sock,writable=on,num-queues=2" \
 		>"$WORK/qsd.log" 2>&1 &
 	QSD_PID=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -S "$sock" ] && return 0
 		kill -0 "$QSD_PID" 2>/dev/null || break
 		sleep 0.1
@@ -142,11 +142,11 @@ stop_qsd
 NSOCK=$WORK/null.sock
 start_qsd "$NSOCK" "driver=null-co,node-name=n,size=1073741824" n
 for job in "1 1" "32 1" "1 2" "32 2"; do
-	set -- $job
-	OUT=$WORK/null-$1-$2.json
-	$T "$BENCH" "$NSOCK" --rw randread --iodepth "$1" --queues "$2" --threads 1 --runtime 2 \
-		--json >"$OUT" 2>&1 || { cat "$OUT"; fail "null-co QD$1 x$2 queues"; }
-	python3 - "$OUT" "$1" "$2" <<'PY' || fail "null-co JSON"
+	read -r qd nq <<<"$job"
+	OUT=$WORK/null-$qd-$nq.json
+	$T "$BENCH" "$NSOCK" --rw randread --iodepth "$qd" --queues "$nq" --threads 1 --runtime 2 \
+		--json >"$OUT" 2>&1 || { cat "$OUT"; fail "null-co QD$qd x$nq queues"; }
+	python3 - "$OUT" "$qd" "$nq" <<'PY' || fail "null-co JSON"
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["result"] == "pass"

@@ -40,11 +40,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start_fake() {
-	local i
-
 	python3 "$FAKE" "$1" "$WORK/fake.sock" >"$WORK/fake.log" 2>&1 &
 	FAKE_PID=$!
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		[ -S "$WORK/fake.sock" ] && return 0
 		sleep 0.1
 	done
@@ -74,13 +72,13 @@ expect() {
 	echo "PASS: $mode: exit $rc in $((end - start)) s: $(grep -Em1 -- "$msg" "$WORK/out.txt")"
 }
 
-IO="--number-ios 2000 --iodepth 4"
+IO=(--number-ios 2000 --iodepth 4)
 
 # A well-behaved back-end with the features QEMU's daemon lacks: every path must work.
 expect good 0 '^result: PASS$' --rw randrw --verify --queues 2 --iodepth 8 --number-ios 4000 \
 	--inflight --event-idx --indirect --wait-call
-expect good 0 '^result: PASS$' --rw randwrite --verify --queues 2 --threads 1 $IO --event-idx
-expect good 0 '^result: PASS$' --rw write --verify --bs 64k $IO --verify-prefill --size 4m
+expect good 0 '^result: PASS$' --rw randwrite --verify --queues 2 --threads 1 "${IO[@]}" --event-idx
+expect good 0 '^result: PASS$' --rw write --verify --bs 64k "${IO[@]}" --verify-prefill --size 4m
 
 # Control channel.
 expect noreply 1 'GET_FEATURES: .*timed out' --runtime 1
@@ -89,16 +87,16 @@ expect noreplyflag 1 'REPLY flag missing' --runtime 1
 expect close 1 'closed the connection' --runtime 1
 expect nack 1 'SET_MEM_TABLE: back-end reported failure' --runtime 1
 expect badconfig 1 'GET_CONFIG.*reply payload is' --runtime 1
-expect badbase 1 'GET_VRING_BASE\(0\) = [0-9]+, but the driver published' $IO
+expect badbase 1 'GET_VRING_BASE\(0\) = [0-9]+, but the driver published' "${IO[@]}"
 
 # Data path.
-expect badid 1 'bad used entry: .*id 133 >= queue size 128' $IO
-expect nothead 1 'bad used entry: .*is not an in-flight chain head' $IO
-expect badlen 1 'bad used entry: .*exceeds the 4097 writable bytes' $IO
-expect dupused 1 'bad used entry: ' $IO
-expect stall 1 'no completion for 1000 ms with 4 requests in flight' $IO
-expect ioerr 1 'I/O error: queue 0 (read|write) lba [0-9]+: status 1' $IO
-expect nostatus 1 'status byte never written' $IO
+expect badid 1 'bad used entry: .*id 133 >= queue size 128' "${IO[@]}"
+expect nothead 1 'bad used entry: .*is not an in-flight chain head' "${IO[@]}"
+expect badlen 1 'bad used entry: .*exceeds the 4097 writable bytes' "${IO[@]}"
+expect dupused 1 'bad used entry: ' "${IO[@]}"
+expect stall 1 'no completion for 1000 ms with 4 requests in flight' "${IO[@]}"
+expect ioerr 1 'I/O error: queue 0 (read|write) lba [0-9]+: status 1' "${IO[@]}"
+expect nostatus 1 'status byte never written' "${IO[@]}"
 expect corrupt 1 'VERIFY FAILED: queue 0 lba [0-9]+ .*first bad byte at \+100' --rw randrw \
-	--verify --verify-prefill $IO --size 1m
+	--verify --verify-prefill "${IO[@]}" --size 1m
 echo "PASS: 021-vhost-bench-hostile"

@@ -69,7 +69,8 @@ plan(struct bench_ctx *ctx, char *err, size_t len)
 	uint32_t blk = 512, size_max = 0, seg_max = 0;
 
 	if (!d->has_config && size == 0) {
-		snprintf(err, len, "the back-end has no config space (PROTOCOL_F_CONFIG): give --size");
+		snprintf(err, len, "the back-end has no config space (PROTOCOL_F_CONFIG): "
+			 "give --size");
 		return -EINVAL;
 	}
 	if (d->has_config) {
@@ -92,8 +93,8 @@ plan(struct bench_ctx *ctx, char *err, size_t len)
 		blk = d->cfg.blk_size;
 	}
 	if (o->bs % blk != 0 || o->offset % blk != 0) {
-		snprintf(err, len, "--bs %u and --offset %llu must be multiples of the device block "
-			 "size %u", o->bs, (unsigned long long)o->offset, blk);
+		snprintf(err, len, "--bs %u and --offset %llu must be multiples of the device "
+			 "block size %u", o->bs, (unsigned long long)o->offset, blk);
 		return -EINVAL;
 	}
 	if (vub_blk_offers(d, VIRTIO_BLK_F_RO) &&
@@ -657,7 +658,8 @@ main(int argc, char **argv)
 
 		if (src != 0 && rc == 0) {
 			rc = src;
-			snprintf(err, sizeof(err), "stopping the device: %s", vub_blk_error(&ctx.dev));
+			snprintf(err, sizeof(err), "stopping the device: %s",
+				 vub_blk_error(&ctx.dev));
 		}
 	}
 	if (o.verify) {

@@ -389,8 +389,8 @@ bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err, size_t 
 			break;
 		case OPT_RW:
 			if (parse_rw(optarg, &o->rw) != 0) {
-				return opt_fail(err, err_len, "--rw %s: expected randread, randwrite, "
-						"read, write, randrw or rw", optarg);
+				return opt_fail(err, err_len, "--rw %s: expected randread, "
+						"randwrite, read, write, randrw or rw", optarg);
 			}
 			break;
 		case OPT_RWMIX:

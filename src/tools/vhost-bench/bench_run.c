@@ -126,7 +126,7 @@ pick_block(struct bench_queue *q, enum bench_phase_kind kind, bool random, uint6
 		q->cursor = q->cursor + 1 == q->count ? 0 : q->cursor + 1;
 	}
 	if (verify) {
-		/* Never two requests on one block at once: the expected content would be unknown. */
+		/* Never two requests on one block at once: its content would be unknown. */
 		for (i = 0; i < q->count && busy_test(q, rel); i++) {
 			rel = rel + 1 == q->count ? 0 : rel + 1;
 		}
@@ -197,9 +197,12 @@ prepare(struct bench_queue *q, struct bench_io *io, enum bench_op op, uint64_t b
 	}
 }
 
-/* Fill the free slots of q. \return requests submitted, or -errno. */
+/*
+ * Fill the free slots of q. counting: the request counts against --number-ios (not during
+ * the ramp). \return requests submitted, or -errno.
+ */
 static int
-submit(struct bench_thread *t, struct bench_queue *q, bool random)
+submit(struct bench_thread *t, struct bench_queue *q, bool random, bool counting)
 {
 	const struct bench_ctx *ctx = q->ctx;
 	enum bench_phase_kind kind = ctx->phase->kind;
@@ -227,8 +230,7 @@ submit(struct bench_thread *t, struct bench_queue *q, bool random)
 		}
 		q->nfree--;
 		q->batch[n++] = io;
-		q->submitted++;
-		if (q->quota != 0 && q->submitted == q->quota) {
+		if (counting && ++q->submitted == q->quota) {
 			q->exhausted = true;
 		}
 	}
@@ -512,7 +514,7 @@ run(struct bench_thread *t)
 			}
 			progress |= rc > 0;
 			if (submitting) {
-				rc = submit(t, q, random);
+				rc = submit(t, q, random, rec == REC_ON);
 				if (rc < 0) {
 					return;
 				}
@@ -532,8 +534,8 @@ run(struct bench_thread *t)
 			unsigned int f = vub_vring_in_flight(&q->vq->vr);
 
 			if (f > 0 && now > q->last_progress_ns + io_timeout) {
-				thread_fail(t, -ETIMEDOUT, "queue %u: no completion for %llu ms with "
-					    "%u requests in flight", q->index,
+				thread_fail(t, -ETIMEDOUT, "queue %u: no completion for %llu ms "
+					    "with %u requests in flight", q->index,
 					    (unsigned long long)o->io_timeout_ms, f);
 				ctx->unclean = true;
 				return;

@@ -231,7 +231,8 @@ ring_bytes(uint16_t qsize)
 {
 	uint64_t a = RING_ALIGN - 1;
 
-	return ((vub_vring_desc_bytes(qsize) + a) & ~a) + ((vub_vring_avail_bytes(qsize) + a) & ~a) +
+	return ((vub_vring_desc_bytes(qsize) + a) & ~a) +
+	       ((vub_vring_avail_bytes(qsize) + a) & ~a) +
 	       ((vub_vring_used_bytes(qsize) + a) & ~a);
 }
 

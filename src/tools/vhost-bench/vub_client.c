@@ -201,7 +201,8 @@ vub_conn_send(struct vub_conn *c, uint32_t req, uint32_t flags, const void *payl
 				continue;
 			}
 			if (errno == EPIPE || errno == ECONNRESET) {
-				return conn_fail(c, -ECONNRESET, "%s: back-end closed the connection",
+				return conn_fail(c, -ECONNRESET,
+						 "%s: back-end closed the connection",
 						 vub_req_name(req));
 			}
 			if (errno != EAGAIN) {

@@ -15,15 +15,21 @@ struct dev {
 	uint16_t used_idx;
 };
 
+static size_t
+page_round(size_t n)
+{
+	return (n + 4095) / 4096 * 4096;
+}
+
 static struct dev *
 dev_new(uint16_t size, bool event_idx)
 {
 	struct dev *d = calloc(1, sizeof(*d));
 
 	cr_assert_not_null(d);
-	d->desc = aligned_alloc(4096, 4096 + vub_vring_desc_bytes(size));
-	d->avail = aligned_alloc(4096, 4096 + vub_vring_avail_bytes(size));
-	d->used = aligned_alloc(4096, 4096 + vub_vring_used_bytes(size));
+	d->desc = aligned_alloc(4096, page_round(vub_vring_desc_bytes(size)));
+	d->avail = aligned_alloc(4096, page_round(vub_vring_avail_bytes(size)));
+	d->used = aligned_alloc(4096, page_round(vub_vring_used_bytes(size)));
 	cr_assert(d->desc && d->avail && d->used);
 	memset(d->desc, 0, vub_vring_desc_bytes(size));
 	memset(d->avail, 0, vub_vring_avail_bytes(size));
