@@ -87,6 +87,7 @@ expect noreplyflag 1 'REPLY flag missing' --runtime 1
 expect close 1 'closed the connection' --runtime 1
 expect nack 1 'SET_MEM_TABLE: back-end reported failure' --runtime 1
 expect badconfig 1 'GET_CONFIG.*reply payload is' --runtime 1
+expect oldconfig 0 'config 36 bytes: capacity 32768 sectors, blk_size 4096' -v "${IO[@]}"
 expect badbase 1 'GET_VRING_BASE\(0\) = [0-9]+, but the driver published' "${IO[@]}"
 
 # Data path.

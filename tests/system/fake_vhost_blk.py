@@ -14,6 +14,8 @@ so a front-end's error handling can be tested:
   close       close the connection after GET_PROTOCOL_FEATURES
   nack        REPLY_ACK SET_MEM_TABLE with a failure
   badconfig   answer GET_CONFIG with a short payload
+  oldconfig   refuse GET_CONFIG beyond the fields its features cover (empty reply, as
+              libvhost-user does for sizes above its struct)
   badid       complete the first request with used id = queue size + 5
   nothead     complete the first request with the id of a non-head descriptor
   badlen      complete the first request with a len larger than the buffers
@@ -136,6 +138,8 @@ class Fake:
             struct.pack_into("<H", cfg, 34, NUM_QUEUES)
             if m == "badconfig":
                 size -= 4
+            if m == "oldconfig" and off + size > 36:
+                return self.reply(24, b"")
             return self.reply(24, struct.pack("<III", off, size, cflags) +
                               bytes(cfg[off:off + size]))
         elif req == 31:  # GET_INFLIGHT_FD

@@ -86,8 +86,7 @@ read_config(struct vub_blk *d)
 	int rc;
 
 	rc = vub_get_config(&d->conn, 0, &d->cfg, len);
-	if (rc == -EPROTO && fallback < len && d->conn.err[0] != '\0' &&
-	    strstr(d->conn.err, "refused") != NULL) {
+	if (rc == -ENOMSG && fallback < len) {
 		/*
 		 * A back-end built against an older virtio_blk_config refuses the full struct;
 		 * ask again for what its offered features cover (as QEMU sizes it).

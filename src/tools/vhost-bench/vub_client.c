@@ -517,11 +517,13 @@ vub_get_config(struct vub_conn *c, uint32_t offset, void *buf, uint32_t size)
 	if (rc != 0) {
 		return rc;
 	}
+	if (rep.hdr.size == 0) {
+		return conn_fail(c, -ENOMSG, "GET_CONFIG(offset %u, size %u): the back-end "
+				 "refused the request (empty reply)", offset, size);
+	}
 	if (rep.hdr.size != len) {
-		return conn_fail(c, -EPROTO,
-				 "GET_CONFIG(offset %u, size %u): reply payload is %u bytes, "
-				 "expected %u%s", offset, size, rep.hdr.size, len,
-				 rep.hdr.size == 0 ? " (back-end refused the request)" : "");
+		return conn_fail(c, -EPROTO, "GET_CONFIG(offset %u, size %u): reply payload is "
+				 "%u bytes, expected %u", offset, size, rep.hdr.size, len);
 	}
 	if (rep.payload.cfg.offset != offset || rep.payload.cfg.size != size) {
 		return conn_fail(c, -EPROTO, "GET_CONFIG: reply is for offset %u size %u, "

@@ -69,8 +69,8 @@ int vub_get_protocol_features(struct vub_conn *c, uint64_t *features);
 int vub_set_protocol_features(struct vub_conn *c, uint64_t features);
 int vub_get_queue_num(struct vub_conn *c, uint64_t *num);
 /*
- * Read size bytes of config space at offset. A reply whose size is not the requested one
- * (libvhost-user answers a zero-size payload to refuse) fails with -EPROTO.
+ * Read size bytes of config space at offset. An empty reply (how libvhost-user refuses)
+ * fails with -ENOMSG, a reply of any other wrong size with -EPROTO.
  */
 int vub_get_config(struct vub_conn *c, uint32_t offset, void *buf, uint32_t size);
 int vub_set_config(struct vub_conn *c, uint32_t offset, const void *buf, uint32_t size);
