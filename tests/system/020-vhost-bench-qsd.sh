@@ -145,7 +145,8 @@ for job in "1 1" "32 1" "1 2" "32 2"; do
 	read -r qd nq <<<"$job"
 	OUT=$WORK/null-$qd-$nq.json
 	$T "$BENCH" "$NSOCK" --rw randread --iodepth "$qd" --queues "$nq" --threads 1 --runtime 2 \
-		--json >"$OUT" 2>&1 || { cat "$OUT"; fail "null-co QD$qd x$nq queues"; }
+		--json >"$OUT" 2>"$WORK/null.err" ||
+		{ cat "$OUT" "$WORK/null.err"; fail "null-co QD$qd x$nq queues"; }
 	python3 - "$OUT" "$qd" "$nq" <<'PY' || fail "null-co JSON"
 import json, sys
 j = json.load(open(sys.argv[1]))

@@ -95,6 +95,8 @@ expect badid 1 'bad used entry: .*id 133 >= queue size 128' "${IO[@]}"
 expect nothead 1 'bad used entry: .*is not an in-flight chain head' "${IO[@]}"
 expect badlen 1 'bad used entry: .*exceeds the 4097 writable bytes' "${IO[@]}"
 expect dupused 1 'bad used entry: ' "${IO[@]}"
+expect shortlen 0 'warning: queue 0: used len 1 for a read of 4096 bytes, expected 4097' \
+	"${IO[@]}"
 expect stall 1 'no completion for 1000 ms with 4 requests in flight' "${IO[@]}"
 expect ioerr 1 'I/O error: queue 0 (read|write) lba [0-9]+: status 1' "${IO[@]}"
 expect nostatus 1 'status byte never written' "${IO[@]}"

@@ -20,6 +20,7 @@ so a front-end's error handling can be tested:
   nothead     complete the first request with the id of a non-head descriptor
   badlen      complete the first request with a len larger than the buffers
   dupused     complete the first request twice
+  shortlen    report used len 1 for reads (only the status byte)
   stall       never complete anything
   ioerr       complete every request with VIRTIO_BLK_S_IOERR
   nostatus    complete requests without writing the status byte
@@ -271,6 +272,8 @@ class Fake:
                 if self.mode == "stall":
                     continue
                 ln = self.serve(q, head)
+                if self.mode == "shortlen":
+                    ln = 1
                 uid = head
                 if not self.broke and self.mode in ("badid", "nothead", "badlen", "dupused"):
                     self.broke = True

@@ -320,8 +320,11 @@ complete(struct bench_queue *q, struct bench_io *io, uint32_t len, uint64_t now,
 			ctx->vmap.gen[io->block] = BENCH_GEN_UNKNOWN;
 		}
 	} else {
-		if (len != want_len) {
-			q->st.bad_len++;
+		if (len != want_len && q->st.bad_len++ == 0) {
+			report_line(ctx, "warning: queue %u: used len %u for a %s of %u bytes, "
+				    "expected %u (the bytes the device wrote); counted as bad_len",
+				    q->index, len, io->op == BENCH_OP_READ ? "read" : "write",
+				    ctx->o->bs, want_len);
 		}
 		if (verify) {
 			if (io->op == BENCH_OP_WRITE) {
