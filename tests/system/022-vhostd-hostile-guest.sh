@@ -11,7 +11,7 @@ set -euo pipefail
 BUILD_DIR=${1:-${BUILD_DIR:-build}}
 VHOSTD=$BUILD_DIR/src/vhostd
 CLIENT=$BUILD_DIR/tests/func/vhd-hostile-guest
-[ -x "$VHOSTD" ] && [ -x "$CLIENT" ] || fail "build $VHOSTD and $CLIENT first"
+{ [ -x "$VHOSTD" ] && [ -x "$CLIENT" ]; } || fail "build $VHOSTD and $CLIENT first"
 tmp=$(mktemp -d /tmp/vhd-hostile.XXXXXX)
 vpid=""
 trap '[ -n "$vpid" ] && kill -9 "$vpid" 2>/dev/null; rm -rf "$tmp"' EXIT

@@ -11,7 +11,7 @@ set -euo pipefail
 BUILD_DIR=${1:-${BUILD_DIR:-build}}
 VHOSTD=$BUILD_DIR/src/vhostd
 BENCH=$BUILD_DIR/src/tools/vhost-bench/vhost-bench
-[ -x "$VHOSTD" ] && [ -x "$BENCH" ] || fail "build $VHOSTD and $BENCH first"
+{ [ -x "$VHOSTD" ] && [ -x "$BENCH" ]; } || fail "build $VHOSTD and $BENCH first"
 tmp=$(mktemp -d /tmp/vhd-bench-sys.XXXXXX)
 img=$(mktemp /var/tmp/vhd-bench-sys.XXXXXX)
 vpid=""
@@ -53,7 +53,7 @@ for dev in ram aio; do
 	pass "$dev: sequential 64k write verify with inflight tracking"
 done
 
-for i in $(seq 40); do
+for _ in $(seq 40); do
 	bench -s "$tmp/ram" --rw randread --bs 4k --iodepth 4 --queues 2 --number-ios 200
 done
 pass "40 connect/run/disconnect cycles on one socket"
