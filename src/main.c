@@ -21,6 +21,7 @@
 #include "vhostd/config.h"
 #include "vhostd/ctrl.h"
 #include "vhostd/log.h"
+#include "vhostd/sdnotify.h"
 #include "vhostd/thread.h"
 #include "vhostd/transport.h"
 #include "vhostd/worker.h"
@@ -279,7 +280,13 @@ wait_for_stop(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	for (;;) {
-		int sig = sigwaitinfo(&set, &si);
+		struct timespec tick = {1, 0};
+		int sig = sigtimedwait(&set, &si, &tick);
+
+		if (sig < 0) {
+			vhd_transport_tick();
+			continue;
+		}
 
 		if (sig == SIGINT || sig == SIGTERM) {
 			VHD_NOTICELOG("%s: finishing in-flight I/O and shutting down",
@@ -376,8 +383,10 @@ main(int argc, char **argv)
 	vhd_ctrl_foreach_ctrlr(print_attach_hint, NULL);
 	VHD_NOTICELOG("vhostd %s ready: %u polling cores, %u backends, %u controllers",
 		      VHD_VERSION, ncpus, cfg->nbackends, cfg->ncontrollers);
+	vhd_sd_notify("READY=1");
 
 	rc = wait_for_stop();
+	vhd_sd_notify("STOPPING=1");
 	vhd_ctrl_shutdown();
 
 out_workers:

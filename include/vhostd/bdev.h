@@ -27,7 +27,8 @@ enum vhd_io_type {
 	VHD_IO_READ,
 	VHD_IO_WRITE,
 	VHD_IO_FLUSH,        /* make every completed write stable */
-	VHD_IO_DISCARD,      /* deallocate; later reads return zeroes on every backend we ship */
+	VHD_IO_DISCARD,      /* deallocate; later reads return zeroes on files and RAM, maybe
+					 not on block devices (BLKDISCARD) */
 	VHD_IO_WRITE_ZEROES, /* later reads MUST return zeroes */
 };
 
@@ -120,6 +121,13 @@ struct vhd_bdev_ops {
 };
 
 /* Backends ---------------------------------------------------------------------------- */
+
+/* A logical block size every layer can use: a power of two in 512..65536. */
+static inline bool
+vhd_bdev_block_size_valid(uint32_t bs)
+{
+	return bs >= 512 && bs <= 65536 && (bs & (bs - 1)) == 0;
+}
 
 /* Each constructor validates the conf and returns a bdev with refs == 0.
  * \return 0, -EINVAL (bad conf), -ENOENT/-EACCES/... from the host, -ENOMEM. */

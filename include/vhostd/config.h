@@ -32,7 +32,7 @@
 enum vhd_backend_type {
 	VHD_BACKEND_AIO,    /* Linux AIO on a file or block device (O_DIRECT) */
 	VHD_BACKEND_MALLOC, /* RAM */
-	VHD_BACKEND_NULL,   /* discards writes, reads return zeroes */
+	VHD_BACKEND_NULL,   /* discards writes; reads leave the buffer untouched */
 	VHD_BACKEND_NVME,   /* userspace NVMe over VFIO */
 };
 

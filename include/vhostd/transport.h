@@ -45,6 +45,10 @@ int vhd_vhost_config_changed(struct vhd_vhost *vh);
 unsigned int vhd_vhost_queue_stats(struct vhd_vhost *vh, struct vhd_io_stats *stats,
 				   unsigned int max);
 
+/* Periodic housekeeping (about once a second, control thread): warns about front-ends that
+ * started a device without sharing guest memory. */
+void vhd_transport_tick(void);
+
 /* Global setup/teardown of the rte_vhost glue (call after EAL init / before EAL cleanup). */
 int vhd_transport_init(void);
 void vhd_transport_fini(void);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #define VHD_LOG_COMPONENT "aio"
+#include "aio_internal.h"
 #include "vhostd/bdev.h"
 #include "vhostd/log.h"
 #include "vhostd/spsc.h"
@@ -157,7 +158,8 @@ offload_main(void *arg)
 
 		while ((io = vhd_spsc_pop(c->off_sub)) != NULL) {
 			io->status = run_offloaded(a, c, io);
-			/* Cannot fail: at most OFFLOAD_RING_SIZE requests are outstanding. */
+			/* Cannot fail: aio_submit() keeps at most OFFLOAD_RING_SIZE offloaded
+			 * requests between submission and reaping. */
 			vhd_spsc_push(c->off_cpl, io);
 		}
 		if (__atomic_load_n(&c->off_stop, __ATOMIC_ACQUIRE)) {
@@ -240,17 +242,15 @@ aio_channel_destroy(struct vhd_bdev_channel *ch)
 	channel_free(c);
 }
 
-static bool
-dio_aligned(const struct aio_bdev *a, const struct vhd_bdev_io *io)
+bool
+vhd_aio_dio_aligned(uint32_t mem_align, uint32_t off_align, const struct vhd_bdev_io *io)
 {
-	uint64_t bits = io->offset | io->length;
-
-	if ((bits & (a->off_align - 1)) != 0) {
+	if (((io->offset | io->length) & (off_align - 1)) != 0) {
 		return false;
 	}
 	for (int i = 0; i < io->iovcnt; i++) {
-		if ((((uintptr_t)io->iov[i].iov_base | io->iov[i].iov_len) &
-		     (a->mem_align - 1)) != 0) {
+		if (((uintptr_t)io->iov[i].iov_base & (mem_align - 1)) != 0 ||
+		    (io->iov[i].iov_len & (off_align - 1)) != 0) {
 			return false;
 		}
 	}
@@ -272,7 +272,8 @@ aio_submit(struct vhd_bdev_channel *ch, struct vhd_bdev_io *io)
 		if (c->in_kernel + c->npending >= AIO_QUEUE_DEPTH) {
 			return -EAGAIN;
 		}
-		fd = vhd_likely(dio_aligned(a, io)) ? a->fd : a->fd_buffered;
+		fd = vhd_likely(vhd_aio_dio_aligned(a->mem_align, a->off_align, io)) ? a->fd :
+									    a->fd_buffered;
 		if (io->type == VHD_IO_READ) {
 			io_prep_preadv(iocb, fd, io->iov, io->iovcnt, (long long)io->offset);
 		} else {
@@ -290,7 +291,9 @@ aio_submit(struct vhd_bdev_channel *ch, struct vhd_bdev_io *io)
 		break;
 	case VHD_IO_DISCARD:
 	case VHD_IO_WRITE_ZEROES:
-		if (!vhd_spsc_push(c->off_sub, io)) {
+		/* Bound what is offloaded and not reaped yet by the completion ring's size, so
+		 * the helper thread always has room to hand a completion back. */
+		if (c->off_inflight >= OFFLOAD_RING_SIZE || !vhd_spsc_push(c->off_sub, io)) {
 			return -EAGAIN;
 		}
 		c->off_inflight++;
@@ -540,8 +543,8 @@ vhd_bdev_aio_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev)
 	probe_alignment(a, &logical, &physical);
 	a->base.block_size = conf->block_size != 0 ? conf->block_size : logical;
 	rc = read_size(a, &size);
-	if (rc == 0 && (size < a->base.block_size || a->base.block_size < 512 ||
-			(a->base.block_size & (a->base.block_size - 1)) != 0)) {
+	if (rc == 0 && (!vhd_bdev_block_size_valid(a->base.block_size) ||
+			size < a->base.block_size)) {
 		rc = -EINVAL;
 	}
 	if (rc != 0) {

@@ -167,13 +167,16 @@ retry_parked(struct vhd_bdev_channel *ch)
 {
 	while (ch->parked_head != NULL) {
 		struct vhd_bdev_io *io = ch->parked_head;
+		/* Read the link first: a backend that finishes in submit reuses it to queue the
+		 * completion (vhd_bdev_io_defer()). */
+		struct vhd_bdev_io *next = io->parked_next;
 		int rc = ch->bdev->ops->submit(ch, io);
 
 		if (rc == -EAGAIN) {
 			return;
 		}
-		ch->parked_head = io->parked_next;
-		if (ch->parked_head == NULL) {
+		ch->parked_head = next;
+		if (next == NULL) {
 			ch->parked_tail = NULL;
 		}
 		if (rc != 0) {

@@ -135,7 +135,7 @@ vhd_bdev_malloc_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bd
 	uint32_t bs = conf->block_size != 0 ? conf->block_size : 512;
 	struct malloc_bdev *m;
 
-	if (conf->size == 0 || conf->size % bs != 0) {
+	if (!vhd_bdev_block_size_valid(bs) || conf->size == 0 || conf->size % bs != 0) {
 		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));

@@ -57,7 +57,7 @@ vhd_bdev_null_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev
 	uint32_t bs = conf->block_size != 0 ? conf->block_size : 512;
 	struct vhd_bdev *b;
 
-	if (conf->size == 0 || conf->size % bs != 0) {
+	if (!vhd_bdev_block_size_valid(bs) || conf->size == 0 || conf->size % bs != 0) {
 		return -EINVAL;
 	}
 	b = calloc(1, sizeof(*b));

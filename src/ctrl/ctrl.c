@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/queue.h>
 
+#include "kata.h"
 #include "vhostd/ctrl.h"
 #include "vhostd/scsi.h"
 #include "vhostd/transport.h"
@@ -38,6 +39,7 @@ struct ctrlr {
 	bool writer;                   /* counts as the backend's writer */
 	struct lun_use *luns;          /* scsi */
 	unsigned int nluns;
+	bool kata_node;                /* has a Kata device node in g_kata_store */
 	char socket[PATH_MAX];
 	TAILQ_ENTRY(ctrlr) link;
 };
@@ -46,6 +48,7 @@ static pthread_mutex_t g_ctrl_lock = PTHREAD_MUTEX_INITIALIZER;
 static TAILQ_HEAD(bdev_head_t, bdev_entry) g_bdevs = TAILQ_HEAD_INITIALIZER(g_bdevs);
 static TAILQ_HEAD(ctrlr_head_t, ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
 static char g_socket_dir[PATH_MAX] = "/var/tmp";
+static char g_kata_store[PATH_MAX];   /* empty: no Kata integration */
 
 static void VHD_PRINTF(3, 4)
 set_err(char *err, size_t len, const char *fmt, ...)
@@ -65,6 +68,7 @@ vhd_ctrl_init(const struct vhd_config *cfg)
 {
 	pthread_mutex_lock(&g_ctrl_lock);
 	vhd_strlcpy(g_socket_dir, cfg->socket_dir, sizeof(g_socket_dir));
+	vhd_strlcpy(g_kata_store, cfg->kata_store, sizeof(g_kata_store));
 	pthread_mutex_unlock(&g_ctrl_lock);
 	return 0;
 }
@@ -226,14 +230,37 @@ vhd_ctrl_bdev_delete(const char *name, char *err, size_t len)
 	return rc;
 }
 
-/* Socket path and polling worker of a new controller. */
+/* Socket path (and Kata device node) and polling worker of a new controller. */
 static int
 ctrlr_socket_worker(struct ctrlr *c, char *err, size_t len)
 {
-	if (snprintf(c->socket, sizeof(c->socket), "%s/%s", g_socket_dir, c->conf.name) >=
-	    (int)sizeof(c->socket)) {
-		set_err(err, len, "controller '%s': socket path is too long", c->conf.name);
-		return -ENAMETOOLONG;
+	const char *name = c->conf.name;
+	/* Kata's vhost-user-store looks for blk sockets in its own directory tree. */
+	bool kata = g_kata_store[0] != '\0' && c->conf.type == VHD_CTRLR_BLK;
+	int rc;
+
+	if (kata) {
+		rc = vhd_kata_socket_path(g_kata_store, name, c->socket, sizeof(c->socket));
+	} else {
+		rc = snprintf(c->socket, sizeof(c->socket), "%s/%s", g_socket_dir, name) >=
+				     (int)sizeof(c->socket) ?
+			     -ENAMETOOLONG :
+			     0;
+	}
+	if (rc != 0) {
+		set_err(err, len, "controller '%s': socket path is too long", name);
+		return rc;
+	}
+	if (kata) {
+		unsigned int minor;
+
+		rc = vhd_kata_node_create(g_kata_store, name, &minor);
+		if (rc != 0) {
+			set_err(err, len, "controller '%s': cannot create the Kata device node in "
+				"%s/block/devices: %s", name, g_kata_store, strerror(-rc));
+			return rc;
+		}
+		c->kata_node = true;
 	}
 	c->worker = vhd_worker_pick(&c->conf.cpumask);
 	if (c->worker == NULL) {
@@ -436,6 +463,9 @@ ctrlr_create_locked(const struct vhd_ctrlr_conf *conf, char *err, size_t len)
 fail_worker:
 	vhd_worker_unpick(c->worker);
 fail:
+	if (c->kata_node) {
+		vhd_kata_node_remove(g_kata_store, conf->name);
+	}
 	free(c->luns);
 	free(c);
 	return rc;
@@ -457,6 +487,9 @@ ctrlr_free(struct ctrlr *c)
 {
 	TAILQ_REMOVE(&g_ctrlrs, c, link);
 	vhd_vhost_destroy(c->vh);
+	if (c->kata_node) {
+		vhd_kata_node_remove(g_kata_store, c->conf.name);
+	}
 	c->dev->ops->destroy(c->dev);
 	if (c->bdev != NULL) {
 		c->bdev->bdev->refs--;

@@ -118,11 +118,18 @@ writethrough(const struct blk_dev *b, uint64_t features)
 	if (!b->bdev->volatile_cache) {
 		return false;
 	}
-	/* VIRTIO 1.2 §5.2.6.2: without FLUSH or CONFIG_WCE, writes must be stable on completion. */
+	/*
+	 * VIRTIO 1.2 §5.2.5/§5.2.6: a driver that cannot flush gets stable writes: without FLUSH
+	 * (with or without CONFIG_WCE, whose writeback then MUST start at 0) every write is
+	 * write-through. With FLUSH, CONFIG_WCE lets the driver choose; without it, write-back.
+	 */
+	if (!(features & (1ull << VIRTIO_BLK_F_FLUSH))) {
+		return true;
+	}
 	if (features & (1ull << VIRTIO_BLK_F_CONFIG_WCE)) {
 		return __atomic_load_n(&b->writeback, __ATOMIC_RELAXED) == 0;
 	}
-	return !(features & (1ull << VIRTIO_BLK_F_FLUSH));
+	return false;
 }
 
 /* Range check in bytes, overflow-safe. */
@@ -217,6 +224,11 @@ start_rw(struct blk_task *bt, const struct virtio_blk_outhdr *hdr, bool write)
 		bt->op = VHD_STAT_READ;
 	}
 	if (c->error != 0 || len % VIRTIO_BLK_SECTOR_SIZE != 0) {
+		return -EIO;
+	}
+	/* Data in the wrong direction (an OUT with writable data buffers) would otherwise be
+	 * completed as a zero-length write the guest believes happened. */
+	if (write && c->writable_len > 1) {
 		return -EIO;
 	}
 	if (write && b->readonly) {

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_vhost.h>
@@ -37,6 +38,7 @@
 
 /* vhost-user master requests we look at (vhost-user spec numbering). */
 enum {
+	VHU_SET_FEATURES = 2,
 	VHU_SET_MEM_TABLE = 5,
 	VHU_GET_VRING_BASE = 11,
 	VHU_GET_QUEUE_NUM = 17,
@@ -82,6 +84,8 @@ struct session {
 	unsigned int nstarted;
 	uint64_t restart[MAX_VRINGS / 64]; /* stopped for a memory table change */
 	bool warned_extra_queue;
+	struct timespec started;     /* front-end began starting the device (SET_FEATURES) */
+	bool start_pending;          /* ... and has not shared memory yet */
 };
 
 struct vhd_vhost {
@@ -99,6 +103,14 @@ static TAILQ_HEAD(, vhd_vhost) g_vhosts = TAILQ_HEAD_INITIALIZER(g_vhosts);
 static struct vhd_vhost *g_by_vid[MAX_VIDS];
 
 static const struct rte_vhost_user_extern_ops g_extern_ops;
+
+static const char g_share_hint[] =
+	"QEMU needs shareable guest RAM (e.g. -object memory-backend-memfd,id=mem,size=...,"
+	"share=on -numa node,memdev=mem)";
+
+/* A front-end that starts the device but never sends its memory table within this long is
+ * almost always QEMU with private guest RAM: it fails on its side and the guest hangs. */
+#define MEM_TABLE_GRACE_MS 3000
 
 static struct vhd_vhost *
 vhost_of_vid(int vid)
@@ -181,10 +193,10 @@ refresh_mem(struct vhd_vhost *vh, struct session *s)
 	}
 	free(s->mem);
 	s->mem = m;
+	s->start_pending = false;
 	if (m->nregions == 0) {
-		VHD_ERRLOG("%s: the front-end shared no guest memory; QEMU needs shareable guest "
-			   "RAM (e.g. -object memory-backend-memfd,id=mem,size=...,share=on "
-			   "-numa node,memdev=mem)", vh->dev->name);
+		VHD_ERRLOG("%s: the front-end shared no guest memory; %s", vh->dev->name,
+			   g_share_hint);
 	}
 	return 0;
 }
@@ -410,6 +422,10 @@ on_destroy_connection(int vid)
 	if (lock_session(vid, &vh) == NULL) {
 		return;
 	}
+	if (vh->session->start_pending) {
+		VHD_ERRLOG("%s: the front-end gave up starting the device without sharing guest "
+			   "memory; %s", vh->dev->name, g_share_hint);
+	}
 	free_session(vh);
 	VHD_NOTICELOG("%s: front-end disconnected", vh->dev->name);
 	pthread_mutex_unlock(&vh->lock);
@@ -529,6 +545,7 @@ pre_msg(int vid, void *arg)
 	struct session *s;
 
 	switch (msg->request) {
+	case VHU_SET_FEATURES:
 	case VHU_GET_CONFIG:
 	case VHU_SET_CONFIG:
 	case VHU_GET_QUEUE_NUM:
@@ -543,6 +560,12 @@ pre_msg(int vid, void *arg)
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	}
 	switch (msg->request) {
+	case VHU_SET_FEATURES:
+		if (s->mem == NULL && !s->start_pending) {
+			clock_gettime(CLOCK_MONOTONIC, &s->started);
+			s->start_pending = true;
+		}
+		break;
 	case VHU_GET_CONFIG:
 		res = get_config(vh, msg);
 		break;
@@ -765,6 +788,37 @@ vhd_vhost_queue_stats(struct vhd_vhost *vh, struct vhd_io_stats *stats, unsigned
 	}
 	pthread_mutex_unlock(&vh->lock);
 	return n;
+}
+
+void
+vhd_transport_tick(void)
+{
+	struct timespec now;
+	struct vhd_vhost *vh;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(vh, &g_vhosts, link) {
+		struct session *s;
+		int64_t ms;
+
+		/* g_lock is taken before vh->lock nowhere else: never wait here. */
+		if (pthread_mutex_trylock(&vh->lock) != 0) {
+			continue;
+		}
+		s = vh->session;
+		if (s != NULL && s->start_pending) {
+			ms = (now.tv_sec - s->started.tv_sec) * 1000 +
+			     (now.tv_nsec - s->started.tv_nsec) / 1000000;
+			if (ms > MEM_TABLE_GRACE_MS) {
+				VHD_ERRLOG("%s: the front-end started the device but shared no guest "
+					   "memory; %s", vh->dev->name, g_share_hint);
+				s->start_pending = false;
+			}
+		}
+		pthread_mutex_unlock(&vh->lock);
+	}
+	pthread_mutex_unlock(&g_lock);
 }
 
 int

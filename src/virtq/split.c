@@ -33,6 +33,22 @@ read_desc(const void *p, struct vhd_vring_desc *d)
 	d->next = v->next;
 }
 
+/* Read one entry of an indirect table that is not contiguous in the host (it spans memory
+ * regions). The walk checked the whole table is guest memory when it entered it. */
+static void
+read_desc_gpa(const struct vhd_mem *mem, uint64_t gpa, struct vhd_vring_desc *d)
+{
+	uint8_t raw[sizeof(struct desc_view)];
+	struct iovec iov[sizeof(raw)];
+	int n = vhd_mem_translate(mem, gpa, sizeof(raw), iov, VHD_ARRAY_SIZE(iov));
+
+	memset(raw, 0, sizeof(raw));
+	if (n > 0) {
+		vhd_iov_to_buf(iov, (unsigned int)n, 0, raw, sizeof(raw));
+	}
+	read_desc(raw, d);
+}
+
 static inline uint16_t
 load_u16(const uint16_t *p)
 {
@@ -187,7 +203,8 @@ int
 vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct iovec *iov,
 	    unsigned int max_iov)
 {
-	const uint8_t *table = (const uint8_t *)vq->desc;
+	const uint8_t *table = (const uint8_t *)vq->desc; /* NULL: read at table_gpa */
+	uint64_t table_gpa = 0;
 	uint32_t table_size = vq->size;
 	uint32_t budget = vq->size;
 	uint32_t idx = head;
@@ -213,9 +230,15 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 			return -EIO;
 		}
 		budget--;
-		read_desc(table + (size_t)idx * sizeof(struct vhd_vring_desc), &d);
+		if (vhd_likely(table != NULL)) {
+			read_desc(table + (size_t)idx * sizeof(struct vhd_vring_desc), &d);
+		} else {
+			read_desc_gpa(vq->mem, table_gpa + (uint64_t)idx * sizeof(d), &d);
+		}
 
 		if (d.flags & VRING_DESC_F_INDIRECT) {
+			struct iovec tiov[VHD_MEM_MAX_REGIONS];
+
 			if (in_indirect) {
 				vhd_vq_set_broken(vq, "head %u: nested indirect descriptor", head);
 				return -EIO;
@@ -237,12 +260,16 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 				return -EIO;
 			}
 			table = vhd_mem_contig(vq->mem, d.addr, d.len);
-			if (table == NULL) {
+			if (vhd_unlikely(table == NULL) &&
+			    vhd_mem_translate(vq->mem, d.addr, d.len, tiov,
+					      VHD_ARRAY_SIZE(tiov)) < 0) {
 				vhd_vq_set_broken(vq, "head %u: indirect table at 0x%" PRIx64
 						      "+%u is not in guest memory", head, d.addr,
 						  d.len);
 				return -EIO;
 			}
+			/* A table spanning regions is legal: read it entry by entry. */
+			table_gpa = d.addr;
 			table_size = d.len / (uint32_t)sizeof(struct vhd_vring_desc);
 			budget = table_size;
 			idx = 0;
@@ -310,7 +337,9 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 		idx = d.next;
 	}
 
-	if (last_w_len > 0) {
+	/* A buffer whose end wraps past 2^64 has no last byte (its "last byte" would be guest
+	 * memory the driver never offered). */
+	if (last_w_len > 0 && last_w_addr + last_w_len - 1 >= last_w_addr) {
 		chain->last_writable = vhd_mem_contig(vq->mem, last_w_addr + last_w_len - 1, 1);
 	}
 	return 0;

@@ -3,11 +3,12 @@
 # Harness self-test against a vhost-user-blk server we did not write (qemu-storage-daemon):
 # the guest reads a pattern the host wrote before boot, runs fio write+verify on /dev/vda and
 # writes a pattern that the host then finds in the image file after the daemon has stopped.
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 
 e2e_require qemu-storage-daemon
 MiB=$((1024 * 1024))
-IMG=$E2E_TMP/disk.img
+IMG=$E2E_DIRECT/disk.img
 SOCK=$E2E_TMP/qsd.sock
 HOST_OFF=$((100 * MiB)) GUEST_OFF=$((200 * MiB)) PLEN=$((1 * MiB))
 
@@ -32,7 +33,6 @@ result guest_readback=\$(md5_range /dev/vda $GUEST_OFF $PLEN)
 GUEST
 )
 
-E2E_TIMEOUT=${E2E_TIMEOUT:-40}
 mapfile -t dev < <(vhost_user_blk_args c0 "$SOCK" 2)
 run_guest "$script" "${dev[@]}" || fail "guest run: $E2E_GUEST_VERDICT"
 log "boot to poweroff: ${E2E_GUEST_SECS}s"

@@ -3,10 +3,11 @@
 # Harness self-test of background guests: while the guest runs fio verify against
 # qemu-storage-daemon, the host freezes the daemon (SIGSTOP) for 2 s and thaws it; the I/O
 # must stall and then complete with every block verified.
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 
 e2e_require qemu-storage-daemon
-IMG=$E2E_TMP/disk.img
+IMG=$E2E_DIRECT/disk.img
 SOCK=$E2E_TMP/qsd.sock
 e2e_disk "$IMG" 128M
 e2e_qsd_blk "$IMG" "$SOCK" 2

@@ -3,9 +3,10 @@
 # Harness self-test of the guest kit on QEMU's own emulated disks (no vhost-user): disks are
 # found by serial on both virtio-blk and virtio-scsi, the sg3-utils tools answer, ext4 can be
 # made, mounted, written and checked, and discard works.
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 
-BLK=$E2E_TMP/blk.img SCSI=$E2E_TMP/scsi.img
+BLK=$E2E_DIRECT/blk.img SCSI=$E2E_DIRECT/scsi.img
 e2e_disk "$BLK" 64M
 e2e_disk "$SCSI" 96M
 

@@ -3,12 +3,13 @@
 # virtio-blk over the aio backend, 2 queues: the guest sees the right size and queue count,
 # fio randwrite and randrw with crc32c verify pass, a pattern the host wrote before boot reads
 # back in the guest, and a pattern the guest wrote is in the backing file on the host.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG=/var/tmp/vhd-e2e-010.img   # not tmpfs: O_DIRECT needs a real filesystem
-trap 'rm -f "$IMG"' EXIT
+IMG=$E2E_DIRECT/disk.img
 HOST_OFF=$((100 * MiB)) GUEST_OFF=$((200 * MiB)) PLEN=$MiB
 
 e2e_disk "$IMG" 256M

@@ -4,12 +4,13 @@
 # write-zeroes limits, data it discards or zeroes reads back as zeroes (in the guest and in
 # the backing file), flushes work, and switching the guest's cache_type to write-through
 # reaches vhostd (SET_CONFIG) while data stays intact.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG=/var/tmp/vhd-e2e-011.img
-trap 'rm -f "$IMG"' EXIT
+IMG=$E2E_DIRECT/disk.img
 e2e_disk "$IMG" 128M
 zero_md5=$(head -c $MiB /dev/zero | md5sum | cut -d' ' -f1)
 

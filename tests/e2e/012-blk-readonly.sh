@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # A read-only controller: the guest sees a read-only disk (VIRTIO_BLK_F_RO), reads work, a
 # direct write fails with an I/O error, and the backing file is unchanged.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG=/var/tmp/vhd-e2e-012.img
-trap 'rm -f "$IMG"' EXIT
+IMG=$E2E_DIRECT/disk.img
 e2e_disk "$IMG" 64M
 host_md5=$(e2e_write_random "$IMG" 0 $((4 * MiB)))
 file_md5=$(md5sum <"$IMG")

@@ -4,7 +4,9 @@
 # disk (size, logical block size, serial), writes a pattern and powers off; a second guest
 # attaches to the same socket of the same vhostd and reads the pattern back. A second
 # front-end connecting while one is attached is refused.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))

@@ -3,12 +3,13 @@
 # SIGTERM while a guest is connected and doing I/O: vhostd drains what is in flight, closes the
 # connection, removes its socket and exits 0 promptly; data the guest wrote and flushed before
 # the signal is in the backing file.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG=/var/tmp/vhd-e2e-014.img
-trap 'rm -f "$IMG"' EXIT
+IMG=$E2E_DIRECT/disk.img
 e2e_disk "$IMG" 128M
 cfg=$(vhostd_config "$E2E_TMP/vhostd.yaml" <<EOF
 backends:

@@ -7,20 +7,13 @@
 # REPORT SUPPORTED OPERATION CODES, SYNCHRONIZE CACHE, UNMAP, WRITE SAME) and the data they
 # change is what the host sees in the backing file; bad CDBs get the expected sense; the guest
 # can switch the write cache (MODE SELECT) and use the RAM LUN for an ext4 filesystem.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG0=/var/tmp/vhd-e2e-020-0.img IMG1=/var/tmp/vhd-e2e-020-1.img
-# Remove the images, then let common.sh stop the daemons and guests (keeping the status).
-on_exit() {
-	local rc=$?
-	set +e
-	rm -f "$IMG0" "$IMG1"
-	(exit "$rc")
-	_e2e_cleanup
-}
-trap on_exit EXIT
+IMG0=$E2E_DIRECT/disk0.img IMG1=$E2E_DIRECT/disk1.img
 e2e_disk "$IMG0" 64M
 e2e_disk "$IMG1" 32M
 # Patterns the guest will unmap / zero with WRITE SAME, and one it reads on the read-only LUN.

@@ -4,20 +4,13 @@
 # verify runs on both LUNs at once, one job pinned to each vCPU so both queues carry I/O;
 # a pattern the host wrote before boot reads back in the guest, and patterns the guest
 # wrote (O_DIRECT + fsync) are in the backing files on the host.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG0=/var/tmp/vhd-e2e-021-0.img IMG1=/var/tmp/vhd-e2e-021-1.img
-# Remove the images, then let common.sh stop the daemons and guests (keeping the status).
-on_exit() {
-	local rc=$?
-	set +e
-	rm -f "$IMG0" "$IMG1"
-	(exit "$rc")
-	_e2e_cleanup
-}
-trap on_exit EXIT
+IMG0=$E2E_DIRECT/disk0.img IMG1=$E2E_DIRECT/disk1.img
 e2e_disk "$IMG0" 64M
 e2e_disk "$IMG1" 64M
 HOST_OFF=$((40 * MiB)) GUEST_OFF=$((48 * MiB))

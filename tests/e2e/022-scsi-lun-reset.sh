@@ -9,18 +9,20 @@
 # The host's storage is far faster than a TCG guest, so commands seldom wait in the backend.
 # When it can, the test throttles vhostd's block I/O with a cgroup (v2 io.max or v1 blkio) so
 # that the resets are sure to catch commands there, and then requires that they did.
+# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/vhostd.sh
 . "$(dirname "$0")/lib/vhostd.sh"
 
 MiB=$((1024 * 1024))
-IMG=/var/tmp/vhd-e2e-022.img
+IMG=$E2E_DIRECT/disk.img
 CG=""
-# Remove the image and the cgroup (vhostd must have left it), then let common.sh stop the
-# daemons and guests, keeping the test's status.
+# Remove the cgroup (vhostd must have left it), then let common.sh stop the daemons and
+# guests, keeping the test's status.
+# shellcheck disable=SC2317 # called through the EXIT trap
 on_exit() {
 	local rc=$?
 	set +e
-	rm -f "$IMG"
 	if [ -n "$CG" ]; then
 		[ -z "${VHOSTD_PID:-}" ] || e2e_kill "$VHOSTD_PID" 3 >/dev/null 2>&1 || true
 		rmdir "$CG" 2>/dev/null || true

@@ -117,12 +117,16 @@ mkdir -p "$tmp/b"
 config "$tmp/b" e0 e1 >"$tmp/b.yaml"
 start "$tmp/b.yaml" "$tmp/b.log"
 pid_b=$PID
-[ -S "$tmp/b/e0" ] && [ -S "$tmp/b/e1" ] || fail "second instance sockets missing"
+if [ ! -S "$tmp/b/e0" ] || [ ! -S "$tmp/b/e1" ]; then
+	fail "second instance sockets missing"
+fi
 pass "two instances side by side"
 
 stop "$pid_b" INT
 [ "$STOP_RC" -eq 0 ] || fail "SIGINT: exit status $STOP_RC"
-[ ! -e "$tmp/b/e0" ] && [ ! -e "$tmp/b/e1" ] || fail "SIGINT left sockets behind"
+if [ -e "$tmp/b/e0" ] || [ -e "$tmp/b/e1" ]; then
+	fail "SIGINT left sockets behind"
+fi
 stop "${pids[0]}" TERM
 [ "$STOP_RC" -eq 0 ] || fail "SIGTERM: exit status $STOP_RC"
 [ ! -e "$tmp/a/d0" ] || fail "SIGTERM left the socket behind"

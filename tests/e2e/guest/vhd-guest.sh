@@ -1,4 +1,6 @@
+# shellcheck shell=dash
 # SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=dash  # busybox ash: POSIX sh plus local
 # Helpers for e2e guest test scripts. /init sources this file before the script, so a script
 # just calls them. Busybox ash: POSIX sh plus `local`. Output goes to the console (ttyS0);
 # only `result`/`result_file` write to the result port (ttyS1) that the host parses.

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=bash
 # Shared helpers for tests/e2e/NNN-*.sh. Source it first thing:
 #
 #   #!/bin/bash
@@ -14,6 +15,8 @@
 #   E2E_LOGDIR     where this test's logs go (default: $BUILD_DIR/e2e-logs/<test name>)
 #   E2E_TIMEOUT    seconds one guest run may take before it is killed (default 60)
 #   E2E_MEM        guest RAM (default 512M), E2E_SMP vCPUs (default 2)
+#   E2E_MEM_OPTS   appended to -m (e.g. slots=2,maxmem=1G for memory hotplug)
+#   E2E_PRIVATE_MEM=1  guest RAM not shareable (vhost-user cannot work; negative tests)
 #   E2E_APPEND     extra kernel command line for every guest of the test
 #   E2E_KEEP=1     keep $E2E_TMP (images, sockets) after the test
 #   E2E_VERBOSE=1  copy the guest console to stdout after each run
@@ -32,6 +35,10 @@ E2E_QEMU=${E2E_QEMU:-qemu-system-x86_64}
 export BUILD_DIR E2E_KIT
 
 E2E_SKIP_RC=77
+# Every process this test starts inherits this tag: the exit trap stops any process carrying
+# it, including daemons started inside $(...) subshells whose PIDs the test never learnt.
+E2E_RUN_ID="$$.$(date +%s%N)"
+export E2E_RUN_ID
 E2E_T0=$(date +%s.%N)
 E2E_GUEST_SEQ=0
 E2E_GUEST_DIR=""       # log dir of the last guest waited for (e2e_result reads it)
@@ -92,6 +99,9 @@ mkdir -p "$E2E_LOGDIR"
 rm -rf "${E2E_LOGDIR:?}"/*
 # Short path on purpose: unix socket paths must stay under 108 bytes.
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/vhd-e2e.XXXXXX")
+# Scratch on a disk filesystem for backing files opened with O_DIRECT (tmpfs has no O_DIRECT
+# on this kernel); removed at exit like $E2E_TMP.
+E2E_DIRECT=$(mktemp -d /var/tmp/vhd-e2e.XXXXXX)
 
 # e2e_kill PID [GRACE_S=5] — SIGTERM, then SIGKILL after GRACE_S; reaps it; returns its status
 # (0 if it was not our child or already gone).
@@ -120,6 +130,42 @@ _e2e_forget() {
 	_e2e_pids=("${keep[@]}")
 }
 
+# _e2e_strays — PIDs of live processes tagged with our E2E_RUN_ID, other than this shell.
+_e2e_strays() {
+	local d p v
+	local -a env
+	for d in /proc/[0-9]*; do
+		p=${d#/proc/}
+		if [ "$p" = "$$" ] || [ "$p" = "$BASHPID" ]; then
+			continue
+		fi
+		mapfile -d '' env 2>/dev/null <"$d/environ" || continue
+		for v in "${env[@]}"; do
+			if [ "$v" = "E2E_RUN_ID=$E2E_RUN_ID" ]; then
+				echo "$p"
+				break
+			fi
+		done
+	done
+}
+
+_e2e_reap_strays() {
+	local -a strays
+	local p i
+	mapfile -t strays < <(_e2e_strays)
+	[ ${#strays[@]} -gt 0 ] || return 0
+	for p in "${strays[@]}"; do
+		echo "$E2E_NAME: cleanup: stopping stray process $p: $(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null | cut -c1-120)" >&2
+		kill -TERM "$p" 2>/dev/null
+	done
+	for ((i = 0; i < 30; i++)); do
+		mapfile -t strays < <(_e2e_strays)
+		[ ${#strays[@]} -gt 0 ] || return 0
+		sleep 0.1
+	done
+	kill -KILL "${strays[@]}" 2>/dev/null
+}
+
 _e2e_cleanup() {
 	local rc=$? i
 	trap - EXIT INT TERM
@@ -127,10 +173,11 @@ _e2e_cleanup() {
 	for ((i = ${#_e2e_pids[@]} - 1; i >= 0; i--)); do
 		e2e_kill "${_e2e_pids[i]}" 3 >/dev/null 2>&1
 	done
+	_e2e_reap_strays
 	if [ "${E2E_KEEP:-0}" = 1 ]; then
-		echo "$E2E_NAME: scratch kept in $E2E_TMP"
+		echo "$E2E_NAME: scratch kept in $E2E_TMP and $E2E_DIRECT"
 	else
-		rm -rf "$E2E_TMP"
+		rm -rf "$E2E_TMP" "$E2E_DIRECT"
 	fi
 	[ "$rc" -eq 0 ] || [ "$rc" -eq "$E2E_SKIP_RC" ] || echo "$E2E_NAME: logs in $E2E_LOGDIR" >&2
 	exit "$rc"
@@ -140,7 +187,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # e2e_spawn NAME CMD... — start CMD in the background (stdin /dev/null, output to
-# $E2E_LOGDIR/NAME.log), register it for cleanup; sets E2E_PID (no subshell: call it directly).
+# $E2E_LOGDIR/NAME.log), register it for cleanup; sets E2E_PID. Call it directly, not in
+# $(...): a subshell's E2E_PID is lost (the exit trap still finds the process by its tag).
 e2e_spawn() {
 	local name=$1
 	shift
@@ -236,13 +284,19 @@ run_guest_bg() {
 	dir=$E2E_LOGDIR/${E2E_GUEST_NAME:-guest-$E2E_GUEST_SEQ}
 	mkdir -p "$dir"
 	cp "$script" "$dir/script.sh"
-	wd=$((tmo - 5))
+	# guest watchdog (counted from kernel start): early enough to report before the host kill
+	# even when a loaded host makes QEMU slow to reach the kernel
+	wd=$((tmo - 5 - tmo / 10))
 	[ "$wd" -ge 5 ] || wd=5
+	# E2E_PRIVATE_MEM=1: ordinary guest RAM, which vhost-user cannot use (negative tests).
+	# shellcheck disable=SC2054 # commas belong to QEMU options
+	local -a memargs=(-object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem)
+	[ "${E2E_PRIVATE_MEM:-0}" = 1 ] && memargs=()
 	# shellcheck disable=SC2054 # commas belong to QEMU options
 	local -a cmd=(timeout -k 5 "$tmo" "$E2E_QEMU"
 		-nodefaults -display none -no-reboot -no-user-config
-		-accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem"
-		-object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem
+		-accel tcg -machine q35 -cpu max -smp "$smp" -m "$mem${E2E_MEM_OPTS:+,$E2E_MEM_OPTS}"
+		"${memargs[@]}"
 		-kernel "$E2E_KERNEL" -initrd "$E2E_INITRD"
 		-append "console=ttyS0,115200 panic=-1 oops=panic quiet loglevel=3 scsi_mod.scan=sync vhd.timeout=$wd ${E2E_APPEND:-}"
 		-serial "file:$dir/console.log" -serial "file:$dir/results.log" -monitor none

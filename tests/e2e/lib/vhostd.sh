@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=bash
 # vhostd helpers for e2e tests; source after common.sh:
 #
 #   . "$(dirname "$0")/lib/common.sh"
