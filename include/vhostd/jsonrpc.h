@@ -45,7 +45,7 @@
 /* Default limit on one request (a batch counts as one). */
 #define VHD_JSONRPC_MAX_REQUEST (1u << 20)
 
-#define VHD_JSONRPC_MSG_MAX 1024
+#define VHD_JSONRPC_MSG_MAX 4096
 
 struct vhd_jsonrpc_error {
 	int code;
