@@ -144,9 +144,12 @@ const struct vhd_backend_conf *vhd_config_find_backend(const struct vhd_config *
 							const char *name);
 
 /*
- * The instance name: `instance` when set, else the file name of rpc_socket without a final
- * ".sock" ("/var/tmp/vhostd.sock" -> "vhostd"), with characters other than A-Z a-z 0-9 _ . -
- * replaced by '_'. It is also the DPDK file prefix (dpdk-telemetry.py -f NAME).
+ * The instance name, also the DPDK file prefix (dpdk-telemetry.py -f NAME): `instance` when
+ * set; "vhostd" for the default rpc_socket /var/tmp/vhostd.sock; otherwise the rpc_socket
+ * path without its leading '/' and final ".sock", '/' written '-' and any other character
+ * that is not A-Z a-z 0-9 _ . - written '_' ("/run/vm7/ctl.sock" -> "run-vm7-ctl"). Two
+ * instances cannot share an rpc_socket, so their default names differ. A name that would
+ * exceed 63 characters becomes "vhostd-" and 16 hex digits of a hash of the path.
  */
 void vhd_config_instance(const struct vhd_config *cfg, char *buf, size_t len);
 

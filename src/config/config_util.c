@@ -4,6 +4,7 @@
  * parser, name checks and comparisons (also used by the control socket and reload).
  */
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +100,9 @@ vhd_parse_size(const char *str, uint64_t *bytes)
 void
 vhd_config_instance(const struct vhd_config *cfg, char *buf, size_t len)
 {
-	const char *base;
-	size_t n;
+	const char *p = cfg->rpc_socket;
+	size_t n = strlen(p), out = 0;
+	uint64_t hash = 0xcbf29ce484222325ull; /* FNV-1a */
 
 	if (len == 0) {
 		return;
@@ -109,21 +111,37 @@ vhd_config_instance(const struct vhd_config *cfg, char *buf, size_t len)
 		(void)vhd_strlcpy(buf, cfg->instance, len);
 		return;
 	}
-	base = strrchr(cfg->rpc_socket, '/');
-	base = base != NULL ? base + 1 : cfg->rpc_socket;
-	n = strlen(base);
-	if (n > 5 && strcmp(base + n - 5, ".sock") == 0) {
+	if (strcmp(p, "/var/tmp/vhostd.sock") == 0) {
+		(void)vhd_strlcpy(buf, "vhostd", len);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		hash = (hash ^ (unsigned char)p[i]) * 0x100000001b3ull;
+	}
+	while (*p == '/') {
+		p++;
+		n--;
+	}
+	if (n > 5 && strcmp(p + n - 5, ".sock") == 0) {
 		n -= 5;
 	}
-	n = VHD_MIN(n, VHD_MIN((size_t)VHD_NAME_MAX, len - 1));
-	for (size_t i = 0; i < n; i++) {
-		char ch = base[i];
-
-		buf[i] = isalnum((unsigned char)ch) || ch == '_' || ch == '.' || ch == '-' ? ch : '_';
+	if (n == 0 || n > VHD_NAME_MAX || n >= len) {
+		snprintf(buf, len, "vhostd-%016" PRIx64, hash);
+		return;
 	}
-	buf[n] = '\0';
-	if (n == 0 || strcmp(buf, ".") == 0 || strcmp(buf, "..") == 0) {
-		(void)vhd_strlcpy(buf, "vhostd", len);
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (ch == '/') {
+			ch = '-';
+		} else if (!isalnum((unsigned char)ch) && ch != '_' && ch != '.' && ch != '-') {
+			ch = '_';
+		}
+		buf[out++] = ch;
+	}
+	buf[out] = '\0';
+	if (strcmp(buf, ".") == 0 || strcmp(buf, "..") == 0) {
+		snprintf(buf, len, "vhostd-%016" PRIx64, hash);
 	}
 }
 

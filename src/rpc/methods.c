@@ -668,7 +668,7 @@ iostat_json(const char *name, const struct totals_list *tl)
 		}
 	}
 	/* Ticks are microseconds (tick_rate 1000000). */
-	return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 			 "name", name, "bytes_read", (json_int_t)io.read_bytes, "num_read_ops",
 			 (json_int_t)io.reads, "bytes_written", (json_int_t)io.write_bytes,
 			 "num_write_ops", (json_int_t)io.writes, "bytes_unmapped",
