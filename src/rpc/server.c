@@ -22,7 +22,7 @@
 #include "vhostd/thread.h"
 
 #define READ_CHUNK (64 * 1024)
-#define LISTEN_BACKLOG 64
+#define LISTEN_BACKLOG 128
 
 struct client {
 	int fd;
