@@ -495,7 +495,7 @@ main(int argc, char **argv)
 	if (opts.instance != NULL) {
 		(void)vhd_strlcpy(instance, opts.instance, sizeof(instance));
 	} else {
-		vhd_config_instance(cfg, instance, sizeof(instance));
+		vhd_config_instance(cfg->instance, rpc_path, instance, sizeof(instance));
 	}
 	if (opts.check) {
 		printf("%s: OK (%u backends, %u controllers)\n", opts.config, cfg->nbackends,

@@ -150,8 +150,10 @@ const struct vhd_backend_conf *vhd_config_find_backend(const struct vhd_config *
  * that is not A-Z a-z 0-9 _ . - written '_' ("/run/vm7/ctl.sock" -> "run-vm7-ctl"). Two
  * instances cannot share an rpc_socket, so their default names differ. A name that would
  * exceed 63 characters becomes "vhostd-" and 16 hex digits of a hash of the path.
+ * \param instance    the `instance` setting ("" or NULL when not set).
+ * \param rpc_socket  the control socket in effect (`rpc_socket`, or vhostd -r).
  */
-void vhd_config_instance(const struct vhd_config *cfg, char *buf, size_t len);
+void vhd_config_instance(const char *instance, const char *rpc_socket, char *buf, size_t len);
 
 /* Is `name` valid for a backend, controller or instance (1..63 of A-Z a-z 0-9 _ . -, not "."
  * or "..")? \return 0, or -EINVAL with the reason in err ("character 3 is not ..."). */

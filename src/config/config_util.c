@@ -98,17 +98,17 @@ vhd_parse_size(const char *str, uint64_t *bytes)
 }
 
 void
-vhd_config_instance(const struct vhd_config *cfg, char *buf, size_t len)
+vhd_config_instance(const char *instance, const char *rpc_socket, char *buf, size_t len)
 {
-	const char *p = cfg->rpc_socket;
+	const char *p = rpc_socket;
 	size_t n = strlen(p), out = 0;
 	uint64_t hash = 0xcbf29ce484222325ull; /* FNV-1a */
 
 	if (len == 0) {
 		return;
 	}
-	if (cfg->instance[0] != '\0') {
-		(void)vhd_strlcpy(buf, cfg->instance, len);
+	if (instance != NULL && instance[0] != '\0') {
+		(void)vhd_strlcpy(buf, instance, len);
 		return;
 	}
 	if (strcmp(p, "/var/tmp/vhostd.sock") == 0) {
