@@ -99,6 +99,29 @@ assert_eq 0 "$(e2e_result ioerrors)" "I/O errors in the guest kernel log"
 assert_eq "$(e2e_result pattern)" "$(e2e_md5_range "$IMG" $((250 * MiB)) "$MiB")" \
 	"guest pattern in the grown part of the backing file"
 
+# Statistics survive the disconnect: per queue over RPC, totals over DPDK telemetry.
+vhostd_rpc vhostd_get_stats '{"name":"blk0"}' >"$E2E_TMP/stats.json" || fail "vhostd_get_stats"
+python3 - "$E2E_TMP/stats.json" <<'PYTHON' || fail "vhostd_get_stats: $(cat "$E2E_TMP/stats.json")"
+import json
+import sys
+c = json.load(open(sys.argv[1]))["controllers"][0]
+q = {x["index"]: x["io"] for x in c["queues"]}
+assert not c["connected"] and sorted(q) == [0, 1], c
+assert all(q[i]["writes"] > 0 and q[i]["reads"] > 0 for i in q), q
+assert c["total"]["writes"] == q[0]["writes"] + q[1]["writes"], c
+assert c["total"]["errors"] == 0 and c["total"]["in_flight"] == 0, c
+assert sum(b["count"] for b in c["total"]["latency_histogram"]) == sum(
+    c["total"][k] for k in ("reads", "writes", "flushes", "discards", "write_zeroes", "others")), c
+PYTHON
+written=$(vhostd_rpc bdev_get_iostat '{"name":"disk0"}' |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["bdevs"][0]["bytes_written"])')
+[ "$written" -gt $((24 * MiB)) ] || fail "bdev_get_iostat: $written bytes written"
+instance=$(vhostctl info | sed -n 's/^instance: *//p')
+tel=$(echo /vhostd/stats,blk0 | dpdk-telemetry.py -f "$instance") || fail "dpdk-telemetry.py"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1])["/vhostd/stats"]
+assert d["writes"] > 0 and d["name"] == "blk0", d' "$(grep '^{' <<<"$tel")" ||
+	fail "telemetry: $tel"
+
 # The VM is gone: everything can be deleted at once (at most the time vhostd takes to see the
 # connection close).
 t0=$(date +%s.%N)

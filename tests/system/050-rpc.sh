@@ -609,6 +609,29 @@ expect_ok ctl info
 grep -q "^pid: *$PID$" <<<"$LAST_OUT" || fail "info: $LAST_OUT"
 pass "vhostctl tables, --json, call, errors and exit codes"
 
+# DPDK telemetry: the instance name is the file prefix dpdk-telemetry.py needs.
+command -v dpdk-telemetry.py >/dev/null ||
+	fail "dpdk-telemetry.py is not installed (package dpdk-dev; scripts/deps.sh installs it)"
+out=$(printf '%s\n' /vhostd/controllers /vhostd/stats,c0 /vhostd/queues,c0 /vhostd/bdevs \
+	/vhostd/workers | dpdk-telemetry.py -f "$instance" 2>&1) || fail "dpdk-telemetry.py: $out"
+cat >"$tmp/telemetry.py" <<'PYTHON'
+import json
+import sys
+replies = {}
+for line in sys.stdin:
+    if line.startswith("{"):
+        replies.update(json.loads(line))
+assert replies["/vhostd/controllers"] == ["c0", "blk1"], replies["/vhostd/controllers"]
+st = replies["/vhostd/stats"]
+assert st["name"] == "c0" and st["backend"] == "ram0" and st["connected"] == 0, st
+assert len(st["latency_histogram"]) == 32 and "in_flight" in st, st
+assert replies["/vhostd/queues"]["fields"][0] == "reads", replies["/vhostd/queues"]
+assert replies["/vhostd/bdevs"] == ["ram0", "m1", "n0"], replies["/vhostd/bdevs"]
+assert replies["/vhostd/workers"]["worker0"][0] == int(sys.argv[1]), replies["/vhostd/workers"]
+PYTHON
+python3 "$tmp/telemetry.py" "$cpu" <<<"$out" || fail "telemetry output: $out"
+pass "DPDK telemetry: dpdk-telemetry.py -f $instance"
+
 # SIGTERM: exit 0, control socket and controller sockets removed.
 kill -TERM "$PID"
 rc=0
