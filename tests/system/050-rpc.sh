@@ -277,6 +277,13 @@ check(r["error"]["code"] == -32600 and "larger than 1048576" in r["error"]["mess
       "oversized: %r" % r)
 check(c3.closed(), "connection still open after an oversized request")
 c3.close()
+# Send, then shut the sending side (socat, nc -N): answered, then closed.
+c4 = Client()
+c4.send_raw('{"jsonrpc":"2.0","id":4,"method":"spdk_get_version"}')
+c4.s.shutdown(socket.SHUT_WR)
+check(c4.read()["id"] == 4, "half-closed client not answered")
+check(c4.closed(), "half-closed client not closed after its answer")
+c4.close()
 section("framing")
 
 # ---- parameters ------------------------------------------------------------------------
