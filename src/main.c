@@ -102,8 +102,8 @@ parse_args(int argc, char **argv, struct options *o)
 		case 'r':
 			if (optarg[0] != '/' ||
 			    strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-				fprintf(stderr, "vhostd: --rpc-socket: '%s' must be an absolute path "
-						"of at most %zu characters\n", optarg,
+				fprintf(stderr, "vhostd: --rpc-socket: '%s' must be an absolute "
+						"path of at most %zu characters\n", optarg,
 					sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 				return EXIT_USAGE;
 			}

@@ -174,8 +174,8 @@ vhd_config_check_name(const char *name, char *err, size_t len)
 		char ch = name[i];
 
 		if (!isalnum((unsigned char)ch) && ch != '_' && ch != '.' && ch != '-') {
-			return check_fail(err, len, "'%s' is not a valid name: character %zu is not "
-					  "a letter, digit, '_', '.' or '-'", name, i + 1);
+			return check_fail(err, len, "'%s' is not a valid name: character %zu "
+					  "is not a letter, digit, '_', '.' or '-'", name, i + 1);
 		}
 	}
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {

@@ -919,8 +919,8 @@ bdev_resize_locked(struct bdev_entry *e, uint64_t new_size, struct vhd_resize_re
 			set_err(err, len, "backend '%s': %s is smaller than one block (%u bytes)",
 				name, e->conf.path, bdev->block_size);
 		} else {
-			set_err(err, len, "backend '%s': %" PRIu64 " bytes is not a multiple of the "
-				"block size (%u)", name, new_size, bdev->block_size);
+			set_err(err, len, "backend '%s': %" PRIu64 " bytes is not a multiple of "
+				"the block size (%u)", name, new_size, bdev->block_size);
 		}
 		return rc;
 	case -ENOSPC:
@@ -1169,8 +1169,8 @@ reload_ctrlrs_remove(struct reload *r)
 			continue;
 		}
 		if (nc == NULL && strcmp(why, "removed from") == 0) {
-			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_DELETED, name, "removed from %s: "
-			       "deleted", file);
+			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_DELETED, name,
+			       "removed from %s: deleted", file);
 			continue;
 		}
 		name_list_add(r, &r->replaced_ctrlrs, name);
@@ -1216,23 +1216,23 @@ reload_bdevs_remove(struct reload *r)
 			if (bdev_resize_locked(e, nb->size, &res, err, sizeof(err)) != 0) {
 				report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_FAILED, name, "%s", err);
 			} else {
-				report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_RESIZED, name, "size changed "
-				       "in %s: resized from %" PRIu64 " to %" PRIu64 " bytes, %u "
-				       "front-end(s) notified", file, res.old_bytes, res.new_bytes,
-				       res.notified);
+				report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_RESIZED, name,
+				       "size changed in %s: resized from %" PRIu64 " to %" PRIu64
+				       " bytes, %u front-end(s) notified", file, res.old_bytes,
+				       res.new_bytes, res.notified);
 			}
 			continue;
 		}
 		user = bdev_user(e);
 		if (user != NULL) {
-			report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_KEPT, name, "%s %s, but controller "
-			       "'%s' uses it: left as it was", nb == NULL ? "removed from" :
-			       "changed in", file, user->conf.name);
+			report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_KEPT, name,
+			       "%s %s, but controller '%s' uses it: left as it was",
+			       nb == NULL ? "removed from" : "changed in", file, user->conf.name);
 			continue;
 		}
 		if (nb == NULL) {
-			report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_DELETED, name, "removed from %s: "
-			       "deleted", file);
+			report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_DELETED, name,
+			       "removed from %s: deleted", file);
 		} else {
 			name_list_add(r, &r->replaced_bdevs, name);
 		}
@@ -1339,13 +1339,14 @@ reload_settings(struct reload *r)
 	}
 	if (n->log_level != o->log_level) {
 		if (g_log_level_hook != NULL && g_log_level_hook(n->log_level)) {
-			report(r, VHD_RELOAD_SETTING, VHD_RELOAD_APPLIED, "log_level", "changed from "
-			       "%s to %s: applied", vhd_log_level_name(o->log_level),
+			report(r, VHD_RELOAD_SETTING, VHD_RELOAD_APPLIED, "log_level",
+			       "changed from %s to %s: applied", vhd_log_level_name(o->log_level),
 			       vhd_log_level_name(n->log_level));
 			g_settings.log_level = n->log_level;
 		} else {
-			report(r, VHD_RELOAD_SETTING, VHD_RELOAD_KEPT, "log_level", "changed from %s "
-			       "to %s in %s, but the command line (-l) set the level: kept",
+			report(r, VHD_RELOAD_SETTING, VHD_RELOAD_KEPT, "log_level",
+			       "changed from %s to %s in %s, but the command line (-l) set the "
+			       "level: kept",
 			       vhd_log_level_name(o->log_level), vhd_log_level_name(n->log_level),
 			       n->path);
 		}

@@ -446,8 +446,8 @@ process(struct vhd_jsonrpc_conn *c)
 			char msg[VHD_JSONRPC_MSG_MAX];
 
 			/*
-			 * "Premature end of input" would mean "wait for more", but the scanner only
-			 * asks once brackets balance, so at that point any error is malformed input.
+			 * "Premature end of input" would mean "wait for more", but the scanner
+			 * only asks once brackets balance, so then any error is malformed input.
 			 */
 			snprintf(msg, sizeof(msg), "Parse error: %s (byte %d of the request)",
 				 jerr.text, jerr.position);
@@ -459,7 +459,7 @@ process(struct vhd_jsonrpc_conn *c)
 			c->error = rc;
 			return rc;
 		}
-		/* jansson stopped at the bracket the scanner found: jerr.position == end - start. */
+		/* jansson stopped at the scanner's bracket: jerr.position == end - start. */
 		scan_reset(c, end);
 	}
 	{
@@ -608,9 +608,10 @@ decode_one(const struct vhd_jsonrpc_param *p, json_t *v, void *out,
 
 			if (vhd_parse_size(json_string_value(v), &bytes) != 0) {
 				return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS,
-							"parameter '%s': '%s' is not a size (bytes, "
-							"or a number with K, M, G or T, e.g. "
-							"\"64MiB\")", p->name, json_string_value(v));
+							"parameter '%s': '%s' is not a size "
+							"(bytes, or a number with K, M, G or "
+							"T, e.g. \"64MiB\")", p->name,
+							json_string_value(v));
 			}
 			*(uint64_t *)dst = bytes;
 			return 0;

@@ -458,9 +458,9 @@ m_vhostd_bdev_resize(void *ctx, json_t *params, json_t **result, struct vhd_json
 		return vhd_jsonrpc_fail(err, -ENODEV, "backend '%s' does not exist", p.name);
 	}
 	if (t.type == VHD_BACKEND_AIO && (seen & 2)) {
-		return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS, "parameter 'size': an aio "
-					"backend has the size of its file; grow the file, then call "
-					"without 'size' to rescan");
+		return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS, "parameter 'size': an "
+					"aio backend has the size of its file; grow the file, then "
+					"call without 'size' to rescan");
 	}
 	if (t.type != VHD_BACKEND_AIO && !(seen & 2)) {
 		return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS, "missing parameter 'size' "
@@ -532,7 +532,8 @@ bdev_json(const struct vhd_bdev_info *info)
 	if (c->type == VHD_BACKEND_AIO) {
 		specific = json_pack("{s:{s:o,s:b,s:b,s:b}}", "aio", "filename",
 				     vhd_json_string(c->path), "block_size_override",
-				     c->block_size != 0, "readonly", c->readonly, "fallocate", true);
+				     c->block_size != 0, "readonly", c->readonly, "fallocate",
+				     true);
 	} else {
 		specific = json_object();
 	}
@@ -725,8 +726,9 @@ m_bdev_get_iostat(void *ctx, json_t *params, json_t **result, struct vhd_jsonrpc
 
 		if (!json_is_string(n) || json_string_length(n) > VHD_NAME_MAX) {
 			free(bn.names);
-			return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS, "parameter 'names': "
-						"item %zu is not a backend name", i);
+			return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS,
+						"parameter 'names': item %zu is not a backend "
+						"name", i);
 		}
 		names_add(&bn, json_string_value(n));
 	}

@@ -162,8 +162,10 @@ server_main(void *arg)
 
 		pfd[0] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
 		/* A full table stops accepting: newcomers wait in the backlog. */
-		pfd[1] = (struct pollfd){.fd = s->nclients < VHD_RPC_MAX_CLIENTS ? s->listen_fd : -1,
-					 .events = POLLIN};
+		pfd[1] = (struct pollfd){
+			.fd = s->nclients < VHD_RPC_MAX_CLIENTS ? s->listen_fd : -1,
+			.events = POLLIN,
+		};
 		for (unsigned int i = 0; i < n; i++) {
 			struct client *c = &s->clients[i];
 			size_t pending;

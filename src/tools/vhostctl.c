@@ -24,6 +24,8 @@
 #define DEFAULT_SOCKET "/var/tmp/vhostd.sock"
 #define MAX_COLS 10
 #define MAX_RESPONSE (64u << 20)
+/* A tab-separated table cell holding a uint64_t. */
+#define C64 "\t%" PRIu64
 
 static const char *g_socket = DEFAULT_SOCKET;
 static bool g_json;
@@ -165,7 +167,8 @@ recv_response(int fd)
 		if (len + 65536 > cap) {
 			cap = cap == 0 ? 65536 : cap * 2;
 			if (cap > MAX_RESPONSE) {
-				die("answer from %s is larger than %u MiB", g_socket, MAX_RESPONSE >> 20);
+				die("answer from %s is larger than %u MiB", g_socket,
+				    MAX_RESPONSE >> 20);
 			}
 			buf = realloc(buf, cap);
 			if (buf == NULL) {
@@ -228,7 +231,8 @@ call(const char *method, json_t *params)
 		const char *msg = json_string_value(json_object_get(error, "message"));
 
 		fprintf(stderr, "vhostctl: %s: %s (code %" JSON_INTEGER_FORMAT ")\n", method,
-			msg != NULL ? msg : "error", json_integer_value(json_object_get(error, "code")));
+			msg != NULL ? msg : "error",
+			json_integer_value(json_object_get(error, "code")));
 		exit(EXIT_FAILURE);
 	}
 	result = json_object_get(resp, "result");
@@ -390,7 +394,7 @@ bdev_list(const char *name)
 		fmt_size(u64(b, "num_blocks") * u64(b, "block_size"), size, sizeof(size));
 		snprintf(details, sizeof(details), "%s%s", aio != NULL ? str(aio, "filename") : "-",
 			 aio != NULL && flag(aio, "readonly") ? " (read-only)" : "");
-		row(&t, "%s\t%s\t%s\t%" PRIu64 "\t%s%s\t%s", str(b, "name"), str(v, "type"), size,
+		row(&t, "%s\t%s\t%s" C64 "\t%s%s\t%s", str(b, "name"), str(v, "type"), size,
 		    u64(b, "block_size"), user[0] != '\0' ? user : "-",
 		    u64(v, "users") > 1 ? " +" : "", details);
 	}
@@ -418,7 +422,8 @@ parse_size(const char *s)
 	uint64_t v;
 
 	if (vhd_parse_size(s, &v) != 0 || v == 0) {
-		die_usage("'%s' is not a size (bytes, or a number with K, M, G or T: 64MiB, 1G)", s);
+		die_usage("'%s' is not a size (bytes, or a number with K, M, G or T: 64MiB, "
+			  "1G)", s);
 	}
 	return v;
 }
@@ -530,8 +535,8 @@ bdev_resize(const char *name, const char *size_arg)
 	if (u64(r, "old_size") == u64(r, "new_size")) {
 		printf("%s: size unchanged (%s)\n", name, now);
 	} else {
-		printf("%s: %s -> %s (%" PRIu64 " connected front-end%s notified)\n", name, was, now,
-		       u64(r, "notified"), u64(r, "notified") == 1 ? "" : "s");
+		printf("%s: %s -> %s (%" PRIu64 " connected front-end%s notified)\n", name, was,
+		       now, u64(r, "notified"), u64(r, "notified") == 1 ? "" : "s");
 	}
 	if (u64(r, "notify_failed") > 0) {
 		printf("%s: %" PRIu64 " front-end(s) could not be notified; their guests keep the "
@@ -558,15 +563,16 @@ bdev_iostat(int argc, char **argv, int first)
 		json_decref(r);
 		return;
 	}
-	row(&t, "NAME\tREADS\tWRITES\tREAD\tWRITTEN\tDISCARDS\tERRORS\tAVG READ\tAVG WRITE\tIN FLIGHT");
+	row(&t, "NAME\tREADS\tWRITES\tREAD\tWRITTEN\tDISCARDS\tERRORS\tAVG READ\tAVG WRITE"
+	    "\tIN FLIGHT");
 	json_array_foreach(json_object_get(r, "bdevs"), i, b) {
 		uint64_t nr = u64(b, "num_read_ops"), nw = u64(b, "num_write_ops");
 		char rd[32], wr[32];
 
 		fmt_size(u64(b, "bytes_read"), rd, sizeof(rd));
 		fmt_size(u64(b, "bytes_written"), wr, sizeof(wr));
-		row(&t, "%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 " us\t%"
-		    PRIu64 " us\t%" PRIu64, str(b, "name"), nr, nw, rd, wr, u64(b, "num_unmap_ops"),
+		row(&t, "%s" C64 C64 "\t%s\t%s" C64 C64 C64 " us" C64 " us" C64, str(b, "name"), nr,
+		    nw, rd, wr, u64(b, "num_unmap_ops"),
 		    u64(b, "io_error"), nr != 0 ? u64(b, "read_latency_ticks") / nr : 0,
 		    nw != 0 ? u64(b, "write_latency_ticks") / nw : 0, u64(b, "queue_depth"));
 	}
@@ -593,7 +599,7 @@ ctrlr_list(const char *name)
 		json_t *v = json_object_get(c, "vhostd");
 		json_t *blk = json_object_get(json_object_get(c, "backend_specific"), "block");
 
-		row(&t, "%s\t%s\t%s%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s", str(c, "ctrlr"), str(v, "type"),
+		row(&t, "%s\t%s\t%s%s" C64 C64 "\t%s\t%s", str(c, "ctrlr"), str(v, "type"),
 		    blk != NULL ? str(blk, "bdev") : "-",
 		    blk != NULL && flag(blk, "readonly") ? " (ro)" : "", u64(v, "cpu"),
 		    u64(v, "num_queues"), flag(v, "connected") ? "connected" : "-",
@@ -650,8 +656,8 @@ stats_row(struct table *t, const char *name, json_t *io)
 
 	fmt_size(u64(io, "read_bytes"), rd, sizeof(rd));
 	fmt_size(u64(io, "write_bytes"), wr, sizeof(wr));
-	row(t, "%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%" PRIu64
-	    "\t%" PRIu64 " us", name, u64(io, "reads"), u64(io, "writes"), u64(io, "flushes"),
+	row(t, "%s" C64 C64 C64 C64 "\t%s\t%s" C64 C64 C64 " us", name, u64(io, "reads"),
+	    u64(io, "writes"), u64(io, "flushes"),
 	    u64(io, "discards") + u64(io, "write_zeroes"), rd, wr, u64(io, "errors"),
 	    u64(io, "in_flight"), n != 0 ? u64(io, "latency_us_sum") / n : 0);
 }
@@ -659,7 +665,8 @@ stats_row(struct table *t, const char *name, json_t *io)
 static void
 cmd_stats(const char *name)
 {
-	json_t *r = call("vhostd_get_stats", name != NULL ? json_pack("{s:s}", "name", name) : NULL);
+	json_t *r = call("vhostd_get_stats",
+			 name != NULL ? json_pack("{s:s}", "name", name) : NULL);
 	struct table t = {0};
 	size_t i, j;
 	json_t *c, *q;
@@ -669,8 +676,8 @@ cmd_stats(const char *name)
 		json_decref(r);
 		return;
 	}
-	row(&t, "CONTROLLER/QUEUE\tREADS\tWRITES\tFLUSHES\tDISCARDS\tREAD\tWRITTEN\tERRORS\tIN FLIGHT\t"
-	    "AVG LATENCY");
+	row(&t, "CONTROLLER/QUEUE\tREADS\tWRITES\tFLUSHES\tDISCARDS\tREAD\tWRITTEN\tERRORS"
+	    "\tIN FLIGHT\tAVG LATENCY");
 	json_array_foreach(json_object_get(r, "controllers"), i, c) {
 		char label[128];
 

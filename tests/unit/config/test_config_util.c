@@ -57,8 +57,8 @@ Test(config_util, check_name)
 	cr_assert_eq(vhd_config_check_name("a/b", err, sizeof(err)), -EINVAL);
 	cr_assert_str_eq(err, "'a/b' is not a valid name: character 2 is not a letter, digit, "
 			 "'_', '.' or '-'");
-	cr_assert_eq(vhd_config_check_name("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-					   "aaaaa", err, sizeof(err)), -EINVAL);
+	cr_assert_eq(vhd_config_check_name("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+					   "aaaaaaaaaaaaaaaaa", err, sizeof(err)), -EINVAL);
 	cr_assert_eq(vhd_config_check_serial("SN 01-x", err, sizeof(err)), 0);
 	cr_assert_eq(vhd_config_check_serial("123456789012345678901", err, sizeof(err)), -EINVAL);
 	cr_assert_eq(vhd_config_check_serial("a\tb", err, sizeof(err)), -EINVAL);
@@ -68,7 +68,8 @@ Test(config_util, conf_equal)
 {
 	struct vhd_backend_conf a = {.name = "d", .type = VHD_BACKEND_AIO, .path = "/x", .line = 3};
 	struct vhd_backend_conf b = a;
-	struct vhd_lun_conf la[] = {{.lun = 0, .backend = "d"}}, lb[] = {{.lun = 0, .backend = "d"}};
+	struct vhd_lun_conf la[] = {{.lun = 0, .backend = "d"}};
+	struct vhd_lun_conf lb[] = {{.lun = 0, .backend = "d"}};
 	struct vhd_target_conf ta = {.id = 1, .luns = la, .nluns = 1};
 	struct vhd_target_conf tb = {.id = 1, .luns = lb, .nluns = 1};
 	struct vhd_ctrlr_conf c = {.name = "c", .type = VHD_CTRLR_SCSI, .num_queues = 1,

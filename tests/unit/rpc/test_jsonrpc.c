@@ -216,7 +216,8 @@ Test(jsonrpc, rpc_py_style_and_id_types)
 {
 	json_t *r;
 
-	cr_assert_eq(feed("{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"true\",\n  \"id\": 1\n}"), 0);
+	cr_assert_eq(feed("{\n  \"jsonrpc\": \"2.0\",\n  \"method\": \"true\",\n"
+			  "  \"id\": 1\n}"), 0);
 	r = take_one();
 	cr_assert(json_is_true(result_of(r, 1)));
 	json_decref(r);
@@ -409,11 +410,11 @@ Test(jsonrpc, oversized_complete_request_default_limit)
 	size_t off;
 	json_t *r;
 
-	off = (size_t)sprintf(req, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\","
-			      "\"params\":{\"s\":\"");
+	off = (size_t)snprintf(req, 128, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+			       "\"echo\",\"params\":{\"s\":\"");
 	memset(req + off, 'b', big);
 	off += big;
-	off += (size_t)sprintf(req + off, "\"}}");
+	off += (size_t)snprintf(req + off, 8, "\"}}");
 	cr_assert_eq(vhd_jsonrpc_conn_input(g_conn, req, off), -EMSGSIZE);
 	free(req);
 	r = take_one();
@@ -486,8 +487,8 @@ call_add(const char *params)
 {
 	char req[2048];
 
-	snprintf(req, sizeof(req), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"add\",\"params\":%s}",
-		 params);
+	snprintf(req, sizeof(req),
+		 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"add\",\"params\":%s}", params);
 	cr_assert_eq(feed(req), 0);
 	return take_one();
 }
@@ -528,7 +529,8 @@ Test(jsonrpc, param_errors_name_the_parameter)
 {
 	expect_param_error("{}", "missing parameter 'a'");
 	expect_param_error("{\"a\":null}", "missing parameter 'a'");
-	expect_param_error("{\"a\":\"1\"}", "parameter 'a': expected an integer >= 0, got a string");
+	expect_param_error("{\"a\":\"1\"}",
+			   "parameter 'a': expected an integer >= 0, got a string");
 	expect_param_error("{\"a\":-1}", "parameter 'a'");
 	expect_param_error("{\"a\":4294967296}", "parameter 'a': 4294967296 is out of range");
 	expect_param_error("{\"a\":1.5}", "parameter 'a': expected an integer >= 0, got a number");
@@ -564,7 +566,8 @@ Test(jsonrpc, batch)
 			  "{\"jsonrpc\":\"2.0\",\"method\":\"true\"},"
 			  "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"busy\"},"
 			  "5,"
-			  "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"echo\",\"params\":{\"z\":0}}]"),
+			  "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"echo\","
+			  "\"params\":{\"z\":0}}]"),
 		     0);
 	r = take_one();
 	cr_assert(json_is_array(r));
