@@ -233,6 +233,7 @@ call(const char *method, json_t *params)
 		fprintf(stderr, "vhostctl: %s: %s (code %" JSON_INTEGER_FORMAT ")\n", method,
 			msg != NULL ? msg : "error",
 			json_integer_value(json_object_get(error, "code")));
+		json_decref(resp);
 		exit(EXIT_FAILURE);
 	}
 	result = json_object_get(resp, "result");
