@@ -1113,16 +1113,17 @@ only_size_differs(const struct vhd_backend_conf *a, const struct vhd_backend_con
 	return vhd_backend_conf_equal(a, &tmp);
 }
 
-/* The file removes or changes (beyond a size) this backend. */
+/*
+ * The file changes this backend (beyond its size), so it is to be replaced. (A backend the
+ * file removes is deleted only if unused; its users are not touched for it.)
+ */
 static bool
-bdev_changes(const struct reload *r, const struct bdev_entry *e)
+bdev_replaced(const struct reload *r, const struct bdev_entry *e)
 {
 	const struct vhd_backend_conf *nb = vhd_config_find_backend(r->cfg, e->conf.name);
 
-	if (nb == NULL) {
-		return e->from_config;
-	}
-	return !vhd_backend_conf_equal(&e->conf, nb) && !only_size_differs(&e->conf, nb);
+	return nb != NULL && !vhd_backend_conf_equal(&e->conf, nb) &&
+	       !only_size_differs(&e->conf, nb);
 }
 
 static void
@@ -1134,7 +1135,7 @@ reload_ctrlrs_remove(struct reload *r)
 
 	for (c = TAILQ_FIRST(&g_ctrlrs); c != NULL; c = next) {
 		const struct vhd_ctrlr_conf *nc = cfg_ctrlr(r->cfg, c->conf.name);
-		bool backend_goes = c->bdev != NULL && bdev_changes(r, c->bdev);
+		bool backend_goes = c->bdev != NULL && bdev_replaced(r, c->bdev);
 		char name[VHD_NAME_MAX + 1];
 		struct vhd_ctrlr_conf keep;
 		const char *why;

@@ -498,6 +498,48 @@ check(acts[("controller", "c1")] == "deleted" and acts[("backend", "null1")] == 
       ("controller", "blk1") not in acts, "reload back %r" % r)
 check(sorted(c["ctrlr"] for c in call("vhost_get_controllers")) == ["blk1", "c0"],
       "RPC-made blk1 must survive a reload")
+
+
+def reload_with(text):
+    open(cfg_path, "w").write(text)
+    r = call("vhostd_reload")
+    return {(i["kind"], i["name"]): i["action"] for i in r["items"]}, r
+
+
+# Only the size of a RAM disk in use changes: resized in place, its controller untouched.
+acts, r = reload_with(orig.replace("size: 16MiB", "size: 32MiB"))
+check(acts[("backend", "ram0")] == "resized" and acts[("controller", "c0")] == "unchanged",
+      "size-only change %r" % r)
+check(call("bdev_get_bdevs", {"name": "ram0"})[0]["num_blocks"] == 65536, "ram0 not resized")
+grown = orig.replace("size: 16MiB", "size: 32MiB")
+# A file backend used by an RPC-made controller, then removed from the file: both kept.
+with_shared = grown.replace("backends:\n",
+                            "backends:\n  - {name: shared, type: malloc, size: 8MiB}\n")
+acts, r = reload_with(with_shared)
+check(acts[("backend", "shared")] == "created", "shared %r" % r)
+call("vhost_create_blk_controller", {"ctrlr": "rpcc", "dev_name": "shared"})
+acts, r = reload_with(grown)
+check(acts[("backend", "shared")] == "kept" and not r["ok"] and ("controller", "rpcc") not in acts,
+      "removed backend in use %r" % r)
+check("controller 'rpcc' uses it" in [i for i in r["items"] if i["name"] == "shared"][0]["message"],
+      "kept message %r" % r)
+# The file changes it: replaced, and the idle RPC-made controller on it comes back.
+acts, r = reload_with(with_shared.replace("size: 8MiB}", "size: 8MiB, block_size: 4096}"))
+check(acts[("backend", "shared")] == "replaced" and acts[("controller", "rpcc")] == "replaced"
+      and r["ok"], "changed backend under an RPC controller %r" % r)
+check(call("bdev_get_bdevs", {"name": "shared"})[0]["block_size"] == 4096, "shared not replaced")
+check(call("vhost_get_controllers", {"name": "rpcc"})[0]["backend_specific"]["block"]["bdev"] ==
+      "shared", "rpcc not recreated")
+# A file controller whose backend changes is replaced with it.
+acts, r = reload_with(with_shared.replace("size: 32MiB}", "size: 32MiB, block_size: 4096}"))
+check(acts[("backend", "ram0")] == "replaced" and acts[("controller", "c0")] == "replaced",
+      "changed backend under a file controller %r" % r)
+# Back to the original file; rpcc (RPC-made) goes by RPC, then shared goes with the file.
+call("vhost_delete_controller", {"ctrlr": "rpcc"})
+acts, r = reload_with(orig)
+check(acts[("backend", "shared")] == "deleted" and acts[("backend", "ram0")] == "replaced" and
+      acts[("controller", "c0")] == "replaced" and r["ok"], "back to the original %r" % r)
+check({b["name"] for b in call("bdev_get_bdevs")} == {"ram0", "m1", "n0"}, "backends after reloads")
 section("reload")
 
 # ---- concurrency and bad clients -------------------------------------------------------
@@ -628,12 +670,12 @@ replies = {}
 for line in sys.stdin:
     if line.startswith("{"):
         replies.update(json.loads(line))
-assert replies["/vhostd/controllers"] == ["c0", "blk1"], replies["/vhostd/controllers"]
+assert sorted(replies["/vhostd/controllers"]) == ["blk1", "c0"], replies["/vhostd/controllers"]
 st = replies["/vhostd/stats"]
 assert st["name"] == "c0" and st["backend"] == "ram0" and st["connected"] == 0, st
 assert len(st["latency_histogram"]) == 32 and "in_flight" in st, st
 assert replies["/vhostd/queues"]["fields"][0] == "reads", replies["/vhostd/queues"]
-assert replies["/vhostd/bdevs"] == ["ram0", "m1", "n0"], replies["/vhostd/bdevs"]
+assert sorted(replies["/vhostd/bdevs"]) == ["m1", "n0", "ram0"], replies["/vhostd/bdevs"]
 assert replies["/vhostd/workers"]["worker0"][0] == int(sys.argv[1]), replies["/vhostd/workers"]
 PYTHON
 python3 "$tmp/telemetry.py" "$cpu" <<<"$out" || fail "telemetry output: $out"
