@@ -8,7 +8,10 @@
  * a complete JSON value parses. A struct vhd_jsonrpc_conn holds one client's unparsed input
  * and pending output. vhd_jsonrpc_conn_input() appends what was received and runs every
  * complete request in it, in order; responses (compact JSON, each followed by '\n') queue up
- * for vhd_jsonrpc_conn_output().
+ * for vhd_jsonrpc_conn_output(). While more than max_output bytes of responses wait to be
+ * sent, further requests stay queued (a client pipelining many requests without reading
+ * cannot make the server buffer without bound); vhd_jsonrpc_conn_input(c, NULL, 0) resumes
+ * them once the output was consumed.
  *
  * How the end of a request is found: a scanner that knows only strings, escapes and bracket
  * depth walks each received byte once; when the depth returns to zero, jansson parses the
@@ -44,6 +47,8 @@
 
 /* Default limit on one request (a batch counts as one). */
 #define VHD_JSONRPC_MAX_REQUEST (1u << 20)
+/* Default amount of unsent responses above which requests wait. */
+#define VHD_JSONRPC_MAX_OUTPUT (4u << 20)
 
 #define VHD_JSONRPC_MSG_MAX 4096
 
@@ -75,6 +80,7 @@ struct vhd_jsonrpc_dispatcher {
 	size_t nmethods;
 	void *ctx;               /* passed to every handler */
 	size_t max_request;      /* bytes; 0 = VHD_JSONRPC_MAX_REQUEST */
+	size_t max_output;       /* bytes; 0 = VHD_JSONRPC_MAX_OUTPUT */
 };
 
 struct vhd_jsonrpc_conn;
@@ -84,14 +90,16 @@ struct vhd_jsonrpc_conn *vhd_jsonrpc_conn_create(const struct vhd_jsonrpc_dispat
 void vhd_jsonrpc_conn_destroy(struct vhd_jsonrpc_conn *c);
 
 /*
- * Append len received bytes and handle every request they complete, in order.
+ * Append len received bytes (none: just resume) and handle every request they complete, in
+ * order, until the output bound is reached.
  * \return 0, or -EPROTO (malformed stream), -EMSGSIZE (request over the limit), -ENOMEM: the
  *         error response (if any) is queued; send it, then close. Once an error was returned,
  *         later input is ignored and the same error is returned.
  */
 int vhd_jsonrpc_conn_input(struct vhd_jsonrpc_conn *c, const void *buf, size_t len);
 
-/* Bytes of a request received but not complete yet (0 between requests). */
+/* Bytes received and not handled yet: a partial request, or requests waiting for the output
+ * to drain (0 when idle). */
 size_t vhd_jsonrpc_conn_pending_input(const struct vhd_jsonrpc_conn *c);
 
 /* Queued response bytes; *len receives their number (0: nothing to send). */

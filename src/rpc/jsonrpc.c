@@ -35,6 +35,9 @@ struct vhd_jsonrpc_conn {
 static int
 buf_append(struct buf *b, const void *p, size_t n)
 {
+	if (n == 0) {
+		return 0;
+	}
 	if (n > SIZE_MAX - b->len - 1) {
 		return -ENOMEM;
 	}
@@ -416,13 +419,19 @@ static int
 process(struct vhd_jsonrpc_conn *c)
 {
 	size_t max = max_request(c);
+	size_t max_out = c->d->max_output != 0 ? c->d->max_output : VHD_JSONRPC_MAX_OUTPUT;
 
 	for (;;) {
-		size_t end = scan(c);
+		size_t end;
 		json_error_t jerr;
 		json_t *v;
 		int rc;
 
+		if (c->out.len - c->out_off > max_out) {
+			/* Resumed by vhd_jsonrpc_conn_input(c, NULL, 0) once the client read. */
+			return 0;
+		}
+		end = scan(c);
 		if (end == 0) {
 			if (!c->started) {
 				/* Only whitespace so far: keep nothing. */
@@ -486,7 +495,7 @@ vhd_jsonrpc_conn_input(struct vhd_jsonrpc_conn *c, const void *buf, size_t len)
 size_t
 vhd_jsonrpc_conn_pending_input(const struct vhd_jsonrpc_conn *c)
 {
-	return c->started ? c->in.len - c->start : 0;
+	return c->in.len;
 }
 
 const char *

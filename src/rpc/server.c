@@ -106,7 +106,10 @@ accept_clients(struct vhd_rpc_server *s)
 	}
 }
 
-/* Send what is queued. \return false when the client is gone. */
+/*
+ * Send what is queued; once all of it is sent, run requests that waited for the output to
+ * drain, and send their answers too. \return false when the client is gone.
+ */
 static bool
 client_write(struct client *c)
 {
@@ -115,6 +118,12 @@ client_write(struct client *c)
 		const char *out = vhd_jsonrpc_conn_output(c->conn, &len);
 		ssize_t n;
 
+		if (len == 0 && !c->closing && vhd_jsonrpc_conn_pending_input(c->conn) > 0) {
+			if (vhd_jsonrpc_conn_input(c->conn, NULL, 0) != 0) {
+				c->closing = true;
+			}
+			out = vhd_jsonrpc_conn_output(c->conn, &len);
+		}
 		if (len == 0) {
 			return true;
 		}

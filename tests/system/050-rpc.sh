@@ -581,6 +581,16 @@ for i, c in enumerate(socks):
     check(c.read()["id"] == i, "client %d of 150" % i)
     c.close()
 
+# Thousands of requests in one write, answers read only afterwards: more than the server
+# keeps unsent at once, so it pauses and resumes as we read. All answered, in order.
+flood = Client()
+n = 3000
+flood.send_raw("".join('{"jsonrpc":"2.0","id":%d,"method":"bdev_get_bdevs"}' % i
+                       for i in range(n)))
+ids = [flood.read()["id"] for _ in range(n)]
+check(ids == list(range(n)), "pipelined flood: answers out of order or missing")
+flood.close()
+
 # Bad clients: stalled mid-request, never reading, garbage, gone at once. A good client
 # keeps getting prompt answers meanwhile.
 stalled = Client()

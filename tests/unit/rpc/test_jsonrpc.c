@@ -95,6 +95,7 @@ setup(void)
 {
 	g_calls = 0;
 	g_disp.max_request = 0;
+	g_disp.max_output = 0;
 	g_conn = vhd_jsonrpc_conn_create(&g_disp);
 	cr_assert_not_null(g_conn);
 }
@@ -615,6 +616,38 @@ Test(jsonrpc, output_consumed_in_pieces)
 	cr_assert_eq(len, 0);
 	cr_assert_str_eq(all, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":true}\n");
 	free(all);
+}
+
+/* Pipelined requests wait while too many answers are unsent, and resume when they are read. */
+Test(jsonrpc, output_bound_pauses_requests)
+{
+	char req[4096];
+	size_t len, off = 0;
+	json_t *r;
+
+	g_disp.max_output = 100;
+	for (int i = 1; i <= 5; i++) {
+		off += (size_t)snprintf(req + off, sizeof(req) - off,
+					"{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"echo\","
+					"\"params\":{\"pad\":\"0123456789012345678901234567"
+					"890123456789\"}}", i);
+	}
+	cr_assert_eq(feed(req), 0);
+	/* Each answer is about 90 bytes: the second one crosses the bound. */
+	cr_assert_eq(g_calls, 2);
+	cr_assert_gt(vhd_jsonrpc_conn_pending_input(g_conn), 0);
+	free(take_output());
+	cr_assert_eq(vhd_jsonrpc_conn_input(g_conn, NULL, 0), 0);
+	cr_assert_eq(g_calls, 4);
+	free(take_output());
+	cr_assert_eq(vhd_jsonrpc_conn_input(g_conn, NULL, 0), 0);
+	cr_assert_eq(g_calls, 5);
+	r = take_one();
+	result_of(r, 5);
+	json_decref(r);
+	cr_assert_eq(vhd_jsonrpc_conn_pending_input(g_conn), 0);
+	vhd_jsonrpc_conn_output(g_conn, &len);
+	cr_assert_eq(len, 0);
 }
 
 Test(jsonrpc, json_string_survives_bad_utf8)
