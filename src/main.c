@@ -591,7 +591,10 @@ out_workers:
 out_eal:
 	VHD_NOTICELOG("stopped");
 	vhd_log_set_sink(NULL);
+	/* EAL removes its telemetry socket but not the directory: remove it if empty. */
+	(void)vhd_strlcpy(telemetry, rte_eal_get_runtime_dir(), sizeof(telemetry));
 	rte_eal_cleanup();
+	rmdir(telemetry);
 	vhd_config_free(cfg);
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
