@@ -27,6 +27,7 @@
 #include "vhostd/sdnotify.h"
 #include "vhostd/thread.h"
 #include "vhostd/transport.h"
+#include "vhostd/unix_socket.h"
 #include "vhostd/worker.h"
 
 #define EXIT_USAGE 2
@@ -505,7 +506,7 @@ main(int argc, char **argv)
 	}
 
 	/* Refuse to start next to a live instance before anything is created. */
-	rc = vhd_rpc_socket_prepare(rpc_path);
+	rc = vhd_unix_socket_clear_stale(rpc_path);
 	if (rc != 0) {
 		fprintf(stderr, "vhostd: control socket %s: %s\n", rpc_path,
 			rc == -EADDRINUSE ? "another process listens on it (is vhostd already "

@@ -28,21 +28,15 @@ void vhd_rpc_set_daemon_info(const struct vhd_rpc_daemon_info *info);
 /* vhostd's method table (for the server; in-process callers may feed a jsonrpc conn). */
 const struct vhd_jsonrpc_dispatcher *vhd_rpc_dispatcher(void);
 
-/*
- * May we listen on path? A socket file nobody listens on (left by a crash) is removed.
- * \return 0, -EADDRINUSE (a process listens on it), -EEXIST (something that is not a
- *         socket), -ENAMETOOLONG, -errno.
- */
-int vhd_rpc_socket_prepare(const char *path);
-
 struct vhd_rpc_server;
 
 /*
- * Listen on path (vhd_rpc_socket_prepare() first; the socket is created with mode 0600) and
+ * Listen on path (a stale socket file is replaced: vhd_unix_socket_clear_stale(); the socket
+ * is created with mode 0600) and
  * serve d from a helper thread pinned to the control CPUs. Each client may send any number
  * of requests; a request larger than d->max_request, or malformed JSON, gets an error reply
  * and the connection is closed. Other clients are not affected.
- * \return 0, or the errors of vhd_rpc_socket_prepare(), -errno.
+ * \return 0, or the errors of vhd_unix_socket_clear_stale(), -errno.
  */
 int vhd_rpc_server_start(const char *path, const struct vhd_jsonrpc_dispatcher *d,
 			 struct vhd_rpc_server **out);

@@ -20,6 +20,7 @@
 #include "vhostd/log.h"
 #include "vhostd/rpc.h"
 #include "vhostd/thread.h"
+#include "vhostd/unix_socket.h"
 
 #define READ_CHUNK (64 * 1024)
 #define LISTEN_BACKLOG 128
@@ -42,34 +43,6 @@ struct vhd_rpc_server {
 	unsigned int nclients;
 	pthread_t thread;
 };
-
-int
-vhd_rpc_socket_prepare(const char *path)
-{
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd, rc;
-
-	if (vhd_strlcpy(addr.sun_path, path, sizeof(addr.sun_path)) != 0) {
-		return -ENAMETOOLONG;
-	}
-	if (lstat(path, &st) != 0) {
-		return errno == ENOENT ? 0 : -errno;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		return -EEXIST;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		return -errno;
-	}
-	rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
-	close(fd);
-	if (rc == 0) {
-		return -EADDRINUSE;
-	}
-	return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
-}
 
 static void
 client_close(struct vhd_rpc_server *s, unsigned int i)
@@ -245,7 +218,7 @@ vhd_rpc_server_start(const char *path, const struct vhd_jsonrpc_dispatcher *d,
 	if (vhd_strlcpy(addr.sun_path, path, sizeof(addr.sun_path)) != 0) {
 		return -ENAMETOOLONG;
 	}
-	rc = vhd_rpc_socket_prepare(path);
+	rc = vhd_unix_socket_clear_stale(path);
 	if (rc != 0) {
 		return rc;
 	}

@@ -30,6 +30,7 @@
 #define VHD_LOG_COMPONENT "vhost"
 #include "vhostd/log.h"
 #include "vhostd/transport.h"
+#include "vhostd/unix_socket.h"
 
 #define MAX_VIDS 1024      /* DPDK's MAX_VHOST_DEVICE */
 #define MAX_VRINGS 256     /* DPDK's VHOST_MAX_VRING */
@@ -640,35 +641,6 @@ static const struct rte_vhost_user_extern_ops g_extern_ops = {
 
 /* ---- control path ---- */
 
-/* Remove a socket file left by a previous run, but never a live socket or another file. */
-static int
-clear_stale_socket(const char *path)
-{
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd, rc;
-
-	if (lstat(path, &st) != 0) {
-		return errno == ENOENT ? 0 : -errno;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		return -EEXIST;
-	}
-	if (vhd_strlcpy(addr.sun_path, path, sizeof(addr.sun_path)) != 0) {
-		return -ENAMETOOLONG;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		return -errno;
-	}
-	rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
-	close(fd);
-	if (rc == 0) {
-		return -EADDRINUSE;
-	}
-	return unlink(path) == 0 ? 0 : -errno;
-}
-
 int
 vhd_vhost_create(const char *path, struct vhd_dev *dev, struct vhd_worker *w,
 		 struct vhd_vhost **out)
@@ -680,7 +652,7 @@ vhd_vhost_create(const char *path, struct vhd_dev *dev, struct vhd_worker *w,
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		return -ENAMETOOLONG;
 	}
-	rc = clear_stale_socket(path);
+	rc = vhd_unix_socket_clear_stale(path);
 	if (rc != 0) {
 		return rc;
 	}
