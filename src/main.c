@@ -452,7 +452,8 @@ main(int argc, char **argv)
 	struct eal_args eal = {0};
 	struct vhd_rpc_server *rpc = NULL;
 	unsigned int cpus[RTE_MAX_LCORE], ncpus = 0;
-	char err[VHD_ERR_MAX], instance[VHD_NAME_MAX + 1], telemetry[PATH_MAX];
+	char err[VHD_ERR_MAX], instance[VHD_NAME_MAX + 1], telemetry[PATH_MAX], rundir[PATH_MAX];
+	bool path_ok;
 	const char *rpc_path;
 	enum vhd_log_level level;
 	cpu_set_t control;
@@ -592,10 +593,18 @@ out_workers:
 out_eal:
 	VHD_NOTICELOG("stopped");
 	vhd_log_set_sink(NULL);
-	/* EAL removes its telemetry socket but not the directory: remove it if empty. */
-	(void)vhd_strlcpy(telemetry, rte_eal_get_runtime_dir(), sizeof(telemetry));
+	/*
+	 * EAL leaves its runtime directory, and unlinks the telemetry socket in it only at exit.
+	 * The instance name is ours alone, so remove both now (rmdir only if nothing else is
+	 * there); otherwise every instance name ever used would leave a directory behind.
+	 */
+	path_ok = vhd_strlcpy(rundir, rte_eal_get_runtime_dir(), sizeof(rundir)) == 0;
 	rte_eal_cleanup();
-	rmdir(telemetry);
+	if (path_ok && snprintf(telemetry, sizeof(telemetry), "%s/dpdk_telemetry.v2", rundir) <
+			       (int)sizeof(telemetry)) {
+		unlink(telemetry);
+		rmdir(rundir);
+	}
 	vhd_config_free(cfg);
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
