@@ -832,7 +832,7 @@ visit_bdev(struct bdev_entry *e, void (*fn)(const struct vhd_bdev_info *info, vo
 	struct ctrlr *c;
 
 	TAILQ_FOREACH(c, &g_ctrlrs, link) {
-		if (c->bdev == e) {
+		if (ctrlr_uses(c, e, false)) {
 			if (info.user == NULL) {
 				info.user = c->conf.name;
 			}
@@ -936,18 +936,30 @@ bdev_resize_locked(struct bdev_entry *e, uint64_t new_size, struct vhd_resize_re
 		e->conf.size = res->new_bytes;
 	}
 	TAILQ_FOREACH(c, &g_ctrlrs, link) {
-		if (c->bdev != e) {
+		if (!ctrlr_uses(c, e, false)) {
 			continue;
 		}
 		res->users++;
 		if (res->new_bytes == res->old_bytes) {
 			continue;
 		}
-		rc = vhd_vhost_config_changed(c->vh);
-		if (rc == 0) {
-			res->notified++;
-		} else if (rc != -ENOTCONN) {
-			res->notify_failed++;
+		if (c->bdev == e) {
+			/* virtio-blk: QEMU re-reads the capacity from the config space. */
+			rc = vhd_vhost_config_changed(c->vh);
+			if (rc == 0) {
+				res->notified++;
+			} else if (rc != -ENOTCONN) {
+				res->notify_failed++;
+			}
+			continue;
+		}
+		/* SCSI: unit attention 06/2A/09 and a PARAM_CHANGE event, per LUN on it. */
+		for (unsigned int i = 0; i < c->nluns; i++) {
+			if (c->luns[i].e == e && !c->luns[i].gone &&
+			    vhd_scsi_lun_resized(c->dev, c->luns[i].target, c->luns[i].lun) == 0 &&
+			    vhd_vhost_connected(c->vh)) {
+				res->notified++;
+			}
 		}
 	}
 	return 0;
@@ -1113,6 +1125,59 @@ only_size_differs(const struct vhd_backend_conf *a, const struct vhd_backend_con
 	return vhd_backend_conf_equal(a, &tmp);
 }
 
+/* Is the running LUN set of scsi controller c the one conf describes? */
+static bool
+scsi_luns_match(const struct ctrlr *c, const struct vhd_ctrlr_conf *conf)
+{
+	unsigned int n = 0, running = 0;
+
+	for (unsigned int i = 0; i < c->nluns; i++) {
+		running += !c->luns[i].gone;
+	}
+	for (unsigned int t = 0; t < conf->ntargets; t++) {
+		const struct vhd_target_conf *tc = &conf->targets[t];
+
+		for (unsigned int l = 0; l < tc->nluns; l++) {
+			const struct vhd_lun_conf *lc = &tc->luns[l];
+			unsigned int i;
+
+			for (i = 0; i < c->nluns; i++) {
+				const struct lun_use *u = &c->luns[i];
+
+				if (!u->gone && u->target == tc->id && u->lun == lc->lun &&
+				    strcmp(u->e->conf.name, lc->backend) == 0 &&
+				    u->writer == (!lc->readonly && !u->e->bdev->readonly)) {
+					break;
+				}
+			}
+			if (i == c->nluns) {
+				return false;
+			}
+			n++;
+		}
+	}
+	return n == running;
+}
+
+/*
+ * Does controller c run as conf describes? The stored conf does not keep SCSI targets (LUNs
+ * may also come and go at run time), so those are compared with the running LUN set.
+ */
+static bool
+ctrlr_matches(const struct ctrlr *c, const struct vhd_ctrlr_conf *conf)
+{
+	struct vhd_ctrlr_conf a = c->conf, b = *conf;
+
+	a.targets = NULL;
+	a.ntargets = 0;
+	b.targets = NULL;
+	b.ntargets = 0;
+	if (!vhd_ctrlr_conf_equal(&a, &b)) {
+		return false;
+	}
+	return c->conf.type != VHD_CTRLR_SCSI || scsi_luns_match(c, conf);
+}
+
 /*
  * The file changes this backend (beyond its size), so it is to be replaced. (A backend the
  * file removes is deleted only if unused; its users are not touched for it.)
@@ -1126,6 +1191,21 @@ bdev_replaced(const struct reload *r, const struct bdev_entry *e)
 	       !only_size_differs(&e->conf, nb);
 }
 
+/* Does controller c use a backend the file replaces (its blk backend or one of its LUNs)? */
+static bool
+ctrlr_backend_replaced(const struct reload *r, const struct ctrlr *c)
+{
+	if (c->bdev != NULL && bdev_replaced(r, c->bdev)) {
+		return true;
+	}
+	for (unsigned int i = 0; i < c->nluns; i++) {
+		if (bdev_replaced(r, c->luns[i].e)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void
 reload_ctrlrs_remove(struct reload *r)
 {
@@ -1135,18 +1215,21 @@ reload_ctrlrs_remove(struct reload *r)
 
 	for (c = TAILQ_FIRST(&g_ctrlrs); c != NULL; c = next) {
 		const struct vhd_ctrlr_conf *nc = cfg_ctrlr(r->cfg, c->conf.name);
-		bool backend_goes = c->bdev != NULL && bdev_replaced(r, c->bdev);
+		bool backend_goes = ctrlr_backend_replaced(r, c);
 		char name[VHD_NAME_MAX + 1];
 		struct vhd_ctrlr_conf keep;
 		const char *why;
 
 		next = TAILQ_NEXT(c, link);
-		if (nc == NULL && !c->from_config && !backend_goes) {
-			continue; /* made over RPC and not concerned */
+		if (nc == NULL && !c->from_config &&
+		    (!backend_goes || c->conf.type == VHD_CTRLR_SCSI)) {
+			/* Made over RPC and not concerned; or scsi, whose LUNs made at run time
+			 * could not be recreated: its backends stay in use (and are kept). */
+			continue;
 		}
 		if (nc == NULL && c->from_config) {
 			why = "removed from";
-		} else if (nc != NULL && !vhd_ctrlr_conf_equal(&c->conf, nc)) {
+		} else if (nc != NULL && !ctrlr_matches(c, nc)) {
 			why = "changed in";
 		} else if (backend_goes) {
 			why = "uses a backend that changes in";

@@ -40,8 +40,10 @@ idle_sleep_us: 1000
 rpc_socket: $sock
 backends:
   - {name: ram0, type: malloc, size: 16MiB}
+  - {name: lun0, type: malloc, size: 8MiB}
 controllers:
   - {name: c0, type: blk, backend: ram0}
+  - {name: sc0, type: scsi, targets: [{id: 0, luns: [{lun: 0, backend: lun0}]}]}
 EOF
 }
 
@@ -332,7 +334,7 @@ expect_error("bdev_null_create", {"num_blocks": 2048, "block_size": 512}, -32602
              "missing parameter 'name'")
 
 bdevs = {b["name"]: b for b in call("bdev_get_bdevs")}
-check(set(bdevs) == {"ram0", "disk0", "Malloc0", "m1", "n0"}, "bdevs %r" % list(bdevs))
+check(set(bdevs) == {"ram0", "lun0", "disk0", "Malloc0", "m1", "n0"}, "bdevs %r" % list(bdevs))
 d = bdevs["disk0"]
 check(d["product_name"] == "AIO disk" and d["num_blocks"] * d["block_size"] == 64 << 20 and
       d["driver_specific"]["aio"]["filename"] == IMG and not d["claimed"] and
@@ -341,6 +343,12 @@ check(bdevs["ram0"]["claimed"] and bdevs["ram0"]["vhostd"]["user"] == "c0" and
       bdevs["ram0"]["vhostd"]["from_config"], "ram0 %r" % bdevs["ram0"])
 check(bdevs["m1"]["block_size"] == 4096 and bdevs["n0"]["product_name"] == "Null disk",
       "m1/n0")
+# A backend used by a SCSI LUN: reported, not deletable, resizable (the LUN is told).
+check(bdevs["lun0"]["claimed"] and bdevs["lun0"]["vhostd"]["user"] == "sc0", "lun0 %r" %
+      bdevs["lun0"])
+expect_error("bdev_malloc_delete", {"name": "lun0"}, -16, "used by controller 'sc0'")
+r = call("vhostd_bdev_resize", {"name": "lun0", "size": "16MiB"})
+check(r["new_size"] == 16 << 20 and r["notified"] == 0, "LUN backend resize %r" % r)
 check([b["name"] for b in call("bdev_get_bdevs", {"name": "m1", "timeout": 0})] == ["m1"],
       "bdev_get_bdevs by name")
 expect_error("bdev_get_bdevs", {"name": "nope"}, -19, "backend 'nope' does not exist")
@@ -410,7 +418,9 @@ expect_error("vhost_create_blk_controller", {"ctrlr": "blk2"}, -32602,
 check(not os.path.exists(TMP + "/s/blk2"), "a refused controller left a socket")
 
 ctrlrs = {c["ctrlr"]: c for c in call("vhost_get_controllers")}
-check(set(ctrlrs) == {"c0", "blk0", "blk1", "ro0"}, "controllers %r" % list(ctrlrs))
+check(set(ctrlrs) == {"c0", "sc0", "blk0", "blk1", "ro0"}, "controllers %r" % list(ctrlrs))
+check(ctrlrs["sc0"]["vhostd"]["type"] == "scsi" and ctrlrs["sc0"]["socket"] == TMP + "/s/sc0",
+      "sc0 %r" % ctrlrs["sc0"])
 b1 = ctrlrs["blk1"]
 check(b1["cpumask"] == mask and b1["socket"] == TMP + "/s/blk1" and b1["sessions"] == [] and
       b1["backend_specific"]["block"] == {"readonly": False, "bdev": "m1",
@@ -445,8 +455,8 @@ subs = call("framework_get_subsystems")
 check([s["subsystem"] for s in subs] == ["bdev", "vhost_blk"], "subsystems %r" % subs)
 bcfg = call("framework_get_config", {"name": "bdev", "with_batches": False})
 check({e["params"]["name"]: e["method"] for e in bcfg} ==
-      {"ram0": "bdev_malloc_create", "m1": "bdev_malloc_create", "n0": "bdev_null_create"},
-      "bdev config %r" % bcfg)
+      {"ram0": "bdev_malloc_create", "lun0": "bdev_malloc_create", "m1": "bdev_malloc_create",
+       "n0": "bdev_null_create"}, "bdev config %r" % bcfg)
 vcfg = call("framework_get_config", {"name": "vhost_blk"})
 check(sorted(e["params"]["ctrlr"] for e in vcfg) == ["blk1", "c0"] and
       all(e["method"] == "vhost_create_blk_controller" for e in vcfg), "vhost config %r" % vcfg)
@@ -458,13 +468,14 @@ check(saved == {"subsystems": [{"subsystem": "bdev", "config": bcfg},
 
 st = call("vhostd_get_stats")
 names = [c["name"] for c in st["controllers"]]
-check(names == ["c0", "blk1"] and "reads" in st["controllers"][0]["total"] and
+check(names == ["c0", "sc0", "blk1"] and "reads" in st["controllers"][0]["total"] and
       st["workers"][0]["cpu"] == CPU, "stats %r" % st)
 check(call("vhostd_get_stats", {"name": "blk1"})["controllers"][0]["backend"] == "m1",
       "stats by name")
 expect_error("vhostd_get_stats", {"name": "nope"}, -19, "does not exist")
 io = call("bdev_get_iostat")
-check(io["tick_rate"] == 1000000 and {b["name"] for b in io["bdevs"]} == {"ram0", "m1", "n0"}
+check(io["tick_rate"] == 1000000 and
+      {b["name"] for b in io["bdevs"]} == {"ram0", "lun0", "m1", "n0"}
       and "num_read_ops" in io["bdevs"][0], "iostat %r" % io)
 check([b["name"] for b in call("bdev_get_iostat", {"name": "m1"})["bdevs"]] == ["m1"],
       "iostat name")
@@ -476,7 +487,7 @@ section("configuration and statistics")
 
 # ---- reload over RPC -------------------------------------------------------------------
 cfg_path = TMP + "/vhostd.yaml"
-orig = open(cfg_path).read()
+orig = open(cfg_path).read().replace("size: 8MiB}", "size: 16MiB}")  # lun0 was resized
 with open(cfg_path, "a") as f:
     f.write("  - {name: c1, type: blk, backend: null1}\n")
 new = orig.replace("backends:\n", "backends:\n  - {name: null1, type: null, size: 1GiB}\n")
@@ -485,6 +496,7 @@ open(cfg_path, "w").write(new)
 r = call("vhostd_reload")
 acts = {(i["kind"], i["name"]): i["action"] for i in r["items"]}
 check(r["ok"] and acts == {("backend", "ram0"): "unchanged", ("controller", "c0"): "unchanged",
+                           ("backend", "lun0"): "unchanged", ("controller", "sc0"): "unchanged",
                            ("backend", "null1"): "created", ("controller", "c1"): "created"},
       "reload %r" % r)
 check(os.path.exists(TMP + "/s/c1"), "reload did not create c1's socket")
@@ -495,8 +507,9 @@ open(cfg_path, "w").write(orig)
 r = call("vhostd_reload")
 acts = {(i["kind"], i["name"]): i["action"] for i in r["items"]}
 check(acts[("controller", "c1")] == "deleted" and acts[("backend", "null1")] == "deleted" and
-      ("controller", "blk1") not in acts, "reload back %r" % r)
-check(sorted(c["ctrlr"] for c in call("vhost_get_controllers")) == ["blk1", "c0"],
+      ("controller", "blk1") not in acts and acts[("controller", "sc0")] == "unchanged",
+      "reload back %r" % r)
+check(sorted(c["ctrlr"] for c in call("vhost_get_controllers")) == ["blk1", "c0", "sc0"],
       "RPC-made blk1 must survive a reload")
 
 
@@ -506,12 +519,23 @@ def reload_with(text):
     return {(i["kind"], i["name"]): i["action"] for i in r["items"]}, r
 
 
+# SCSI: a LUN changed in the file replaces the idle controller; a changed LUN backend too.
+acts, r = reload_with(orig.replace("backend: lun0}", "backend: lun0, readonly: true}"))
+check(acts[("controller", "sc0")] == "replaced" and r["ok"], "changed LUN %r" % r)
+acts, r = reload_with(orig.replace("lun0, type: malloc, size: 16MiB}",
+                                  "lun0, type: malloc, size: 16MiB, block_size: 4096}"))
+check(acts[("backend", "lun0")] == "replaced" and acts[("controller", "sc0")] == "replaced",
+      "changed LUN backend %r" % r)
+acts, r = reload_with(orig)
+check(acts[("backend", "lun0")] == "replaced" and acts[("controller", "sc0")] == "replaced",
+      "LUN backend back %r" % r)
 # Only the size of a RAM disk in use changes: resized in place, its controller untouched.
-acts, r = reload_with(orig.replace("size: 16MiB", "size: 32MiB"))
+acts, r = reload_with(orig.replace("ram0, type: malloc, size: 16MiB",
+                                  "ram0, type: malloc, size: 32MiB"))
 check(acts[("backend", "ram0")] == "resized" and acts[("controller", "c0")] == "unchanged",
       "size-only change %r" % r)
 check(call("bdev_get_bdevs", {"name": "ram0"})[0]["num_blocks"] == 65536, "ram0 not resized")
-grown = orig.replace("size: 16MiB", "size: 32MiB")
+grown = orig.replace("ram0, type: malloc, size: 16MiB", "ram0, type: malloc, size: 32MiB")
 # A file backend used by an RPC-made controller, then removed from the file: both kept.
 with_shared = grown.replace("backends:\n",
                             "backends:\n  - {name: shared, type: malloc, size: 8MiB}\n")
@@ -531,7 +555,8 @@ check(call("bdev_get_bdevs", {"name": "shared"})[0]["block_size"] == 4096, "shar
 check(call("vhost_get_controllers", {"name": "rpcc"})[0]["backend_specific"]["block"]["bdev"] ==
       "shared", "rpcc not recreated")
 # A file controller whose backend changes is replaced with it.
-acts, r = reload_with(with_shared.replace("size: 32MiB}", "size: 32MiB, block_size: 4096}"))
+acts, r = reload_with(with_shared.replace("ram0, type: malloc, size: 32MiB}",
+                                         "ram0, type: malloc, size: 32MiB, block_size: 4096}"))
 check(acts[("backend", "ram0")] == "replaced" and acts[("controller", "c0")] == "replaced",
       "changed backend under a file controller %r" % r)
 # Back to the original file; rpcc (RPC-made) goes by RPC, then shared goes with the file.
@@ -539,7 +564,8 @@ call("vhost_delete_controller", {"ctrlr": "rpcc"})
 acts, r = reload_with(orig)
 check(acts[("backend", "shared")] == "deleted" and acts[("backend", "ram0")] == "replaced" and
       acts[("controller", "c0")] == "replaced" and r["ok"], "back to the original %r" % r)
-check({b["name"] for b in call("bdev_get_bdevs")} == {"ram0", "m1", "n0"}, "backends after reloads")
+check({b["name"] for b in call("bdev_get_bdevs")} == {"ram0", "lun0", "m1", "n0"},
+      "backends after reloads")
 section("reload")
 
 # ---- concurrency and bad clients -------------------------------------------------------
@@ -568,7 +594,7 @@ for t in threads:
 for t in threads:
     t.join()
 check(not errors, "concurrent clients: %s" % errors[:3])
-check({b["name"] for b in call("bdev_get_bdevs")} == {"ram0", "m1", "n0"},
+check({b["name"] for b in call("bdev_get_bdevs")} == {"ram0", "lun0", "m1", "n0"},
       "concurrent clients left backends behind")
 
 # More clients at once than the server serves: the rest wait their turn.
@@ -680,12 +706,13 @@ replies = {}
 for line in sys.stdin:
     if line.startswith("{"):
         replies.update(json.loads(line))
-assert sorted(replies["/vhostd/controllers"]) == ["blk1", "c0"], replies["/vhostd/controllers"]
+assert sorted(replies["/vhostd/controllers"]) == ["blk1", "c0", "sc0"], \
+    replies["/vhostd/controllers"]
 st = replies["/vhostd/stats"]
 assert st["name"] == "c0" and st["backend"] == "ram0" and st["connected"] == 0, st
 assert len(st["latency_histogram"]) == 32 and "in_flight" in st, st
 assert replies["/vhostd/queues"]["fields"][0] == "reads", replies["/vhostd/queues"]
-assert sorted(replies["/vhostd/bdevs"]) == ["m1", "n0", "ram0"], replies["/vhostd/bdevs"]
+assert sorted(replies["/vhostd/bdevs"]) == ["lun0", "m1", "n0", "ram0"], replies["/vhostd/bdevs"]
 assert replies["/vhostd/workers"]["worker0"][0] == int(sys.argv[1]), replies["/vhostd/workers"]
 PYTHON
 python3 "$tmp/telemetry.py" "$cpu" <<<"$out" || fail "telemetry output: $out"
