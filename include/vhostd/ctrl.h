@@ -40,8 +40,13 @@ int vhd_ctrl_ctrlr_create(const struct vhd_ctrlr_conf *conf, char *err, size_t e
 int vhd_ctrl_ctrlr_delete(const char *name, bool force, char *err, size_t err_len);
 
 /*
+ * SCSI LUNs at run time. A scsi controller may have no LUN at all (a guest attaches and sees
+ * an empty HBA). Every change is recorded in the controller's stored conf (targets sorted by
+ * id, LUNs by number), which reload and save_config read.
+ *
  * Add a LUN to a running scsi controller (the guest is told when it negotiated hot-plug; see
- * vhd_scsi_add_lun()). The backend rules are those of the config: one writer per backend.
+ * vhd_scsi_add_lun()). The backend rules are those of the config: one writer per backend
+ * (read-only LUNs and controllers may share it).
  * \return 0, -ENOENT (controller or backend), -EINVAL (not scsi, target/LUN out of range),
  *         -EEXIST (LUN exists), -EBUSY (backend already written), -ENOMEM.
  */
@@ -49,13 +54,30 @@ int vhd_ctrl_scsi_add_lun(const char *ctrlr, uint32_t target, const struct vhd_l
 			  char *err, size_t err_len);
 
 /*
+ * Add target `target` (-1: the lowest without LUNs) with LUN 0 on `backend`, writable (SPDK's
+ * vhost_scsi_controller_add_target). *added receives the target number.
+ * \return as vhd_ctrl_scsi_add_lun(), and -EEXIST (the target has LUNs), -ENOSPC (every
+ *         target has LUNs).
+ */
+int vhd_ctrl_scsi_add_target(const char *ctrlr, int32_t target, const char *backend,
+			     uint32_t *added, char *err, size_t err_len);
+
+/*
  * Remove a LUN of a running scsi controller; waits for its in-flight commands (see
- * vhd_scsi_remove_lun()), then the backend is free for other uses.
- * \return 0, -ENOENT, -EINVAL (not scsi), -ETIMEDOUT (removed for the guest, but the backend
- *         stays in use until the controller is deleted).
+ * vhd_scsi_remove_lun()), then the backend is free for other uses (it can be deleted).
+ * \return 0, -ENOENT, -EINVAL (not scsi), -ETIMEDOUT (removed for the guest, but its backend
+ *         I/O did not finish within VHD_SCSI_REMOVE_TIMEOUT_MS: the backend stays in use until
+ *         the controller is deleted).
  */
 int vhd_ctrl_scsi_remove_lun(const char *ctrlr, uint32_t target, uint32_t lun, char *err,
 			     size_t err_len);
+
+/*
+ * Remove every LUN of a target (highest LUN first), as vhd_ctrl_scsi_remove_lun() does.
+ * \return 0, -ENOENT (no such controller, or the target has no LUN), -EINVAL (not scsi),
+ *         -ETIMEDOUT (every LUN is removed for the guest; some still hold their backend).
+ */
+int vhd_ctrl_scsi_remove_target(const char *ctrlr, uint32_t target, char *err, size_t err_len);
 
 /* Create every backend and controller of a config, in order; on failure, undo. */
 int vhd_ctrl_apply_config(const struct vhd_config *cfg, char *err, size_t err_len);
@@ -74,9 +96,10 @@ struct vhd_ctrlr_info {
 	bool connected;
 	char backend[VHD_NAME_MAX + 1]; /* blk */
 	/* Valid during the callback only: */
-	const struct vhd_ctrlr_conf *conf; /* as created */
+	const struct vhd_ctrlr_conf *conf; /* as created; scsi: the LUNs it runs now */
 	bool from_config;                  /* created from the config file (or adopted by it) */
 	struct vhd_vhost *vh;              /* for vhd_vhost_queue_info() (vhostd/transport.h) */
+	struct vhd_dev *dev;               /* scsi: for vhd_scsi_lun_stats() (vhostd/scsi.h) */
 };
 
 /* Call fn for every controller, under the control lock. */

@@ -84,6 +84,16 @@ int vhd_scsi_remove_lun(struct vhd_dev *dev, uint32_t target, uint32_t lun);
  */
 int vhd_scsi_lun_resized(struct vhd_dev *dev, uint32_t target, uint32_t lun);
 
+/*
+ * Control path. The statistics of a LUN's commands since it was added, and the commands it
+ * runs now. The table is read without the worker: the caller must serialise this with
+ * vhd_scsi_add_lun()/vhd_scsi_remove_lun() (the control lock does). Counters are read racily,
+ * each whole, as queue statistics are.
+ * \return 0, -ENOENT.
+ */
+int vhd_scsi_lun_stats(struct vhd_dev *dev, uint32_t target, uint32_t lun, struct vhd_io_stats *io,
+		       uint64_t *inflight);
+
 /* Failure of an operation, for the errors whose sense data depends on what failed (-EIO). */
 enum vhd_scsi_op_class {
 	VHD_SCSI_OP_OTHER,

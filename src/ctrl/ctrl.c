@@ -27,12 +27,16 @@ struct bdev_entry {
 struct lun_use {
 	struct bdev_entry *e;
 	bool writer;
+	bool readonly;                 /* asked for (the backend may be read-only as well) */
 	bool gone;                     /* removed, but its I/O outlived the wait: still counted */
 	uint32_t target;
 	uint32_t lun;
 };
 
 struct ctrlr {
+	/* As created; for scsi, targets follow the LUNs added and removed at run time (sorted by
+	 * target and LUN; LUNs whose removal timed out are left out), so reload and save_config
+	 * see what runs. */
 	struct vhd_ctrlr_conf conf;
 	struct vhd_dev *dev;
 	struct vhd_vhost *vh;
@@ -218,7 +222,19 @@ bdev_delete_locked(const char *name, char *err, size_t len)
 	}
 	user = bdev_user(e);
 	if (user != NULL) {
-		set_err(err, len, "backend '%s' is used by controller '%s'", name, user->conf.name);
+		char lun[64] = "";
+
+		for (unsigned int i = 0; i < user->nluns; i++) {
+			const struct lun_use *u = &user->luns[i];
+
+			if (u->e == e) {
+				snprintf(lun, sizeof(lun), " (LUN %u:%u%s)", u->target, u->lun,
+					 u->gone ? ", removed; its I/O has not finished" : "");
+				break;
+			}
+		}
+		set_err(err, len, "backend '%s' is used by controller '%s'%s", name,
+			user->conf.name, lun);
 		return -EBUSY;
 	}
 	TAILQ_REMOVE(&g_bdevs, e, link);
@@ -315,6 +331,108 @@ check_lun_use(struct ctrlr *c, struct bdev_entry *e, bool writer, uint32_t targe
 	return 0;
 }
 
+static void
+targets_free(struct vhd_target_conf *targets, unsigned int ntargets)
+{
+	for (unsigned int t = 0; targets != NULL && t < ntargets; t++) {
+		free(targets[t].luns);
+	}
+	free(targets);
+}
+
+static int
+lun_use_cmp(const void *a, const void *b)
+{
+	const struct lun_use *x = *(const struct lun_use *const *)a;
+	const struct lun_use *y = *(const struct lun_use *const *)b;
+
+	if (x->target != y->target) {
+		return x->target < y->target ? -1 : 1;
+	}
+	return x->lun < y->lun ? -1 : x->lun > y->lun;
+}
+
+struct targets {
+	struct vhd_target_conf *t;
+	unsigned int n;
+};
+
+/*
+ * The targets of c's LUNs as a controller conf holds them, sorted, without the LUNs that are
+ * gone: with `add` when not NULL, without c->luns[skip] when skip < c->nluns. Built before a
+ * change so that, once the device has changed, recording it cannot fail.
+ * \return 0 or -ENOMEM.
+ */
+static int
+targets_build(const struct ctrlr *c, const struct lun_use *add, unsigned int skip,
+	      struct targets *out)
+{
+	const struct lun_use **v = calloc(c->nluns + 1, sizeof(*v));
+	struct vhd_target_conf *tc = NULL;
+	unsigned int n = 0, nt = 0;
+
+	out->t = NULL;
+	out->n = 0;
+	if (v == NULL) {
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < c->nluns; i++) {
+		if (i != skip && !c->luns[i].gone) {
+			v[n++] = &c->luns[i];
+		}
+	}
+	if (add != NULL) {
+		v[n++] = add;
+	}
+	qsort(v, n, sizeof(*v), lun_use_cmp);
+	for (unsigned int i = 0; i < n; i++) {
+		nt += i == 0 || v[i]->target != v[i - 1]->target;
+	}
+	if (nt > 0) {
+		tc = calloc(nt, sizeof(*tc));
+		if (tc == NULL) {
+			free(v);
+			return -ENOMEM;
+		}
+	}
+	for (unsigned int i = 0, t = 0; i < n; t++) {
+		unsigned int j = i;
+
+		while (j < n && v[j]->target == v[i]->target) {
+			j++;
+		}
+		tc[t].id = v[i]->target;
+		tc[t].luns = calloc(j - i, sizeof(*tc[t].luns));
+		if (tc[t].luns == NULL) {
+			targets_free(tc, nt);
+			free(v);
+			return -ENOMEM;
+		}
+		for (; i < j; i++) {
+			struct vhd_lun_conf *lc = &tc[t].luns[tc[t].nluns++];
+
+			lc->lun = v[i]->lun;
+			lc->readonly = v[i]->readonly;
+			(void)vhd_strlcpy(lc->backend, v[i]->e->conf.name, sizeof(lc->backend));
+		}
+	}
+	free(v);
+	out->t = tc;
+	out->n = nt;
+	return 0;
+}
+
+/* Make t the targets of c's conf (it takes them). */
+static void
+targets_set(struct ctrlr *c, struct targets *t)
+{
+	targets_free(c->conf.targets, c->conf.ntargets);
+	c->conf.targets = t->t;
+	c->conf.ntargets = t->n;
+	t->t = NULL;
+	t->n = 0;
+}
+
 /* Resolve the targets/LUNs of a scsi conf into c->luns and create the device. */
 static int
 scsi_create(struct ctrlr *c, const struct vhd_ctrlr_conf *conf, char *err, size_t len)
@@ -354,7 +472,13 @@ scsi_create(struct ctrlr *c, const struct vhd_ctrlr_conf *conf, char *err, size_
 			if (rc != 0) {
 				break;
 			}
-			c->luns[c->nluns] = (struct lun_use){e, writer, false, tc->id, lc->lun};
+			c->luns[c->nluns] = (struct lun_use){
+				.e = e,
+				.writer = writer,
+				.readonly = lc->readonly,
+				.target = tc->id,
+				.lun = lc->lun,
+			};
 			defs[c->nluns] = (struct vhd_scsi_lun_def){tc->id, lc->lun, e->bdev,
 								   lc->readonly};
 			c->nluns++;
@@ -376,6 +500,19 @@ scsi_create(struct ctrlr *c, const struct vhd_ctrlr_conf *conf, char *err, size_
 		}
 	}
 	free(defs);
+	if (rc == 0) {
+		struct targets t;
+
+		/* The stored conf: the LUNs as they run, sorted. */
+		rc = targets_build(c, NULL, UINT_MAX, &t);
+		if (rc != 0) {
+			set_err(err, len, "controller '%s': out of memory", conf->name);
+			c->dev->ops->destroy(c->dev);
+			c->dev = NULL;
+		} else {
+			targets_set(c, &t);
+		}
+	}
 	return rc;
 }
 
@@ -474,6 +611,7 @@ fail:
 	if (c->kata_node) {
 		vhd_kata_node_remove(g_kata_store, conf->name);
 	}
+	targets_free(c->conf.targets, c->conf.ntargets);
 	free(c->luns);
 	free(c);
 	return rc;
@@ -506,6 +644,7 @@ ctrlr_free(struct ctrlr *c)
 		c->luns[i].e->bdev->refs--;
 	}
 	vhd_worker_unpick(c->worker);
+	targets_free(c->conf.targets, c->conf.ntargets);
 	free(c->luns);
 	free(c);
 }
@@ -551,26 +690,60 @@ find_scsi_ctrlr(const char *name, int *rc, char *err, size_t len)
 		return NULL;
 	}
 	if (c->conf.type != VHD_CTRLR_SCSI) {
-		set_err(err, len, "controller '%s' is not a scsi controller", name);
+		set_err(err, len, "controller '%s' is a %s controller, not scsi", name,
+			vhd_ctrlr_type_name(c->conf.type));
 		*rc = -EINVAL;
 		return NULL;
 	}
 	return c;
 }
 
+/* Index in c->luns of the running LUN target:lun, or c->nluns. */
+static unsigned int
+find_lun(const struct ctrlr *c, uint32_t target, uint32_t lun)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nluns; i++) {
+		if (c->luns[i].target == target && c->luns[i].lun == lun && !c->luns[i].gone) {
+			break;
+		}
+	}
+	return i;
+}
+
+/* Does target `target` of c have a running LUN? */
+static bool
+target_used(const struct ctrlr *c, uint32_t target)
+{
+	for (unsigned int i = 0; i < c->nluns; i++) {
+		if (c->luns[i].target == target && !c->luns[i].gone) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static int
-scsi_add_lun_locked(const char *name, uint32_t target, const struct vhd_lun_conf *lc, char *err,
+scsi_add_lun_locked(struct ctrlr *c, uint32_t target, const struct vhd_lun_conf *lc, char *err,
 		    size_t len)
 {
-	struct ctrlr *c;
+	const char *name = c->conf.name;
+	struct lun_use use, *luns;
 	struct bdev_entry *e;
-	struct lun_use *luns;
-	bool writer;
-	int rc = 0;
+	struct targets t;
+	int rc;
 
-	c = find_scsi_ctrlr(name, &rc, err, len);
-	if (c == NULL) {
-		return rc;
+	if (target >= VHD_SCSI_MAX_TARGETS || lc->lun >= VHD_SCSI_MAX_LUNS) {
+		set_err(err, len, "controller '%s': LUN %u:%u is out of range (targets 0..%u, "
+			"LUNs 0..%u)", name, target, lc->lun, VHD_SCSI_MAX_TARGETS - 1,
+			VHD_SCSI_MAX_LUNS - 1);
+		return -EINVAL;
+	}
+	if (find_lun(c, target, lc->lun) < c->nluns) {
+		set_err(err, len, "controller '%s': LUN %u:%u already exists", name, target,
+			lc->lun);
+		return -EEXIST;
 	}
 	e = find_bdev(lc->backend);
 	if (e == NULL) {
@@ -578,88 +751,136 @@ scsi_add_lun_locked(const char *name, uint32_t target, const struct vhd_lun_conf
 			target, lc->lun, lc->backend);
 		return -ENOENT;
 	}
-	writer = !lc->readonly && !e->bdev->readonly;
-	rc = check_lun_use(c, e, writer, target, lc->lun, err, len);
+	use = (struct lun_use){
+		.e = e,
+		.writer = !lc->readonly && !e->bdev->readonly,
+		.readonly = lc->readonly,
+		.target = target,
+		.lun = lc->lun,
+	};
+	rc = check_lun_use(c, e, use.writer, target, lc->lun, err, len);
 	if (rc != 0) {
 		return rc;
 	}
 	luns = realloc(c->luns, (c->nluns + 1) * sizeof(*luns));
-	if (luns == NULL) {
+	if (luns != NULL) {
+		c->luns = luns;
+	}
+	if (luns == NULL || targets_build(c, &use, UINT_MAX, &t) != 0) {
 		set_err(err, len, "controller '%s': out of memory", name);
 		return -ENOMEM;
 	}
-	c->luns = luns;
 	rc = vhd_scsi_add_lun(c->dev, target, lc->lun, e->bdev, lc->readonly);
-	switch (rc) {
-	case 0:
-		c->luns[c->nluns++] = (struct lun_use){e, writer, false, target, lc->lun};
-		e->bdev->refs++;
-		break;
-	case -EEXIST:
-		set_err(err, len, "controller '%s': LUN %u:%u already exists", name, target,
-			lc->lun);
-		break;
-	case -EINVAL:
-		set_err(err, len, "controller '%s': LUN %u:%u is out of range (targets 0..%u, "
-			"LUNs 0..%u)", name, target, lc->lun, VHD_SCSI_MAX_TARGETS - 1,
-			VHD_SCSI_MAX_LUNS - 1);
-		break;
-	default:
+	if (rc != 0) {
+		targets_free(t.t, t.n);
 		set_err(err, len, "controller '%s': LUN %u:%u: %s", name, target, lc->lun,
-			strerror(-rc));
-		break;
+			rc == -ENOMEM ? "out of memory (or no I/O channel for the backend)" :
+					strerror(-rc));
+		return rc;
 	}
-	return rc;
+	c->luns[c->nluns++] = use;
+	e->bdev->refs++;
+	targets_set(c, &t);
+	return 0;
 }
 
 int
 vhd_ctrl_scsi_add_lun(const char *ctrlr, uint32_t target, const struct vhd_lun_conf *lun,
 		      char *err, size_t len)
 {
-	int rc;
+	struct ctrlr *c;
+	int rc = 0;
 
 	pthread_mutex_lock(&g_ctrl_lock);
-	rc = scsi_add_lun_locked(ctrlr, target, lun, err, len);
+	c = find_scsi_ctrlr(ctrlr, &rc, err, len);
+	if (c != NULL) {
+		rc = scsi_add_lun_locked(c, target, lun, err, len);
+	}
 	pthread_mutex_unlock(&g_ctrl_lock);
 	return rc;
 }
 
-static int
-scsi_remove_lun_locked(const char *name, uint32_t target, uint32_t lun, char *err, size_t len)
+int
+vhd_ctrl_scsi_add_target(const char *ctrlr, int32_t target, const char *backend,
+			 uint32_t *added, char *err, size_t len)
 {
+	struct vhd_lun_conf lc = {.lun = 0};
 	struct ctrlr *c;
-	unsigned int i;
+	uint32_t t;
 	int rc = 0;
 
-	c = find_scsi_ctrlr(name, &rc, err, len);
+	(void)vhd_strlcpy(lc.backend, backend, sizeof(lc.backend));
+	pthread_mutex_lock(&g_ctrl_lock);
+	c = find_scsi_ctrlr(ctrlr, &rc, err, len);
 	if (c == NULL) {
-		return rc;
+		goto out;
 	}
-	for (i = 0; i < c->nluns; i++) {
-		if (c->luns[i].target == target && c->luns[i].lun == lun && !c->luns[i].gone) {
-			break;
+	if (target < 0) {
+		t = 0;
+		while (t < VHD_SCSI_MAX_TARGETS && target_used(c, t)) {
+			t++;
+		}
+		if (t == VHD_SCSI_MAX_TARGETS) {
+			set_err(err, len, "controller '%s': all %u targets are in use", ctrlr,
+				VHD_SCSI_MAX_TARGETS);
+			rc = -ENOSPC;
+			goto out;
+		}
+	} else {
+		t = (uint32_t)target;
+		if (t >= VHD_SCSI_MAX_TARGETS) {
+			set_err(err, len, "controller '%s': target %u is out of range (0..%u)",
+				ctrlr, t, VHD_SCSI_MAX_TARGETS - 1);
+			rc = -EINVAL;
+			goto out;
+		}
+		if (target_used(c, t)) {
+			set_err(err, len, "controller '%s': target %u already exists", ctrlr, t);
+			rc = -EEXIST;
+			goto out;
 		}
 	}
-	if (i == c->nluns) {
-		set_err(err, len, "controller '%s' has no LUN %u:%u", name, target, lun);
-		return -ENOENT;
+	rc = scsi_add_lun_locked(c, t, &lc, err, len);
+	if (rc == 0) {
+		*added = t;
 	}
-	rc = vhd_scsi_remove_lun(c->dev, target, lun);
+out:
+	pthread_mutex_unlock(&g_ctrl_lock);
+	return rc;
+}
+
+/* Remove c->luns[i]; on 0 its backend is free of it. */
+static int
+scsi_remove_lun_at(struct ctrlr *c, unsigned int i, char *err, size_t len)
+{
+	struct lun_use *u = &c->luns[i];
+	struct targets t;
+	int rc;
+
+	if (targets_build(c, NULL, i, &t) != 0) {
+		set_err(err, len, "controller '%s': out of memory", c->conf.name);
+		return -ENOMEM;
+	}
+	rc = vhd_scsi_remove_lun(c->dev, u->target, u->lun);
 	if (rc == -ETIMEDOUT) {
 		/* Gone for the guest; the device still holds the backend until deleted. */
-		c->luns[i].gone = true;
-		set_err(err, len, "controller '%s': LUN %u:%u removed, but its backend I/O is "
-			"still running; backend '%s' stays in use until the controller is deleted",
-			name, target, lun, c->luns[i].e->conf.name);
+		u->gone = true;
+		targets_set(c, &t);
+		set_err(err, len, "controller '%s': LUN %u:%u removed, but its backend I/O did not "
+			"finish within %u s; backend '%s' stays in use until the controller is "
+			"deleted", c->conf.name, u->target, u->lun,
+			VHD_SCSI_REMOVE_TIMEOUT_MS / 1000, u->e->conf.name);
 		return rc;
 	}
 	if (rc != 0) {
-		set_err(err, len, "controller '%s': LUN %u:%u: %s", name, target, lun,
-			strerror(-rc));
+		targets_free(t.t, t.n);
+		set_err(err, len, "controller '%s': LUN %u:%u: %s", c->conf.name, u->target,
+			u->lun, strerror(-rc));
 		return rc;
 	}
-	c->luns[i].e->bdev->refs--;
+	u->e->bdev->refs--;
 	c->luns[i] = c->luns[--c->nluns];
+	targets_set(c, &t);
 	return 0;
 }
 
@@ -667,10 +888,65 @@ int
 vhd_ctrl_scsi_remove_lun(const char *ctrlr, uint32_t target, uint32_t lun, char *err,
 			 size_t len)
 {
-	int rc;
+	struct ctrlr *c;
+	unsigned int i;
+	int rc = 0;
 
 	pthread_mutex_lock(&g_ctrl_lock);
-	rc = scsi_remove_lun_locked(ctrlr, target, lun, err, len);
+	c = find_scsi_ctrlr(ctrlr, &rc, err, len);
+	if (c != NULL) {
+		i = find_lun(c, target, lun);
+		if (i == c->nluns) {
+			set_err(err, len, "controller '%s' has no LUN %u:%u", ctrlr, target, lun);
+			rc = -ENOENT;
+		} else {
+			rc = scsi_remove_lun_at(c, i, err, len);
+		}
+	}
+	pthread_mutex_unlock(&g_ctrl_lock);
+	return rc;
+}
+
+int
+vhd_ctrl_scsi_remove_target(const char *ctrlr, uint32_t target, char *err, size_t len)
+{
+	char first[VHD_ERR_MAX] = "";
+	struct ctrlr *c;
+	int rc = 0;
+
+	pthread_mutex_lock(&g_ctrl_lock);
+	c = find_scsi_ctrlr(ctrlr, &rc, err, len);
+	if (c != NULL && !target_used(c, target)) {
+		set_err(err, len, "controller '%s' has no target %u", ctrlr, target);
+		rc = -ENOENT;
+		c = NULL;
+	}
+	/* Highest LUN first, LUN 0 last: the guest scans a target through LUN 0. */
+	while (c != NULL && target_used(c, target)) {
+		unsigned int i, top = c->nluns;
+		int one;
+
+		for (i = 0; i < c->nluns; i++) {
+			if (c->luns[i].target == target && !c->luns[i].gone &&
+			    (top == c->nluns || c->luns[i].lun > c->luns[top].lun)) {
+				top = i;
+			}
+		}
+		one = scsi_remove_lun_at(c, top, err, len);
+		if (one == -ETIMEDOUT) {
+			/* Gone for the guest all the same: go on with the others. */
+			if (rc == 0) {
+				(void)vhd_strlcpy(first, err, sizeof(first));
+			}
+			rc = one;
+		} else if (one != 0) {
+			rc = one;
+			break;
+		}
+	}
+	if (rc == -ETIMEDOUT && err != NULL && len > 0) {
+		(void)vhd_strlcpy(err, first, len);
+	}
 	pthread_mutex_unlock(&g_ctrl_lock);
 	return rc;
 }
@@ -740,6 +1016,7 @@ visit_ctrlr(struct ctrlr *c, void (*fn)(const struct vhd_ctrlr_info *info, void 
 	info.conf = &c->conf;
 	info.from_config = c->from_config;
 	info.vh = c->vh;
+	info.dev = c->dev;
 	fn(&info, arg);
 }
 
@@ -1221,10 +1498,8 @@ reload_ctrlrs_remove(struct reload *r)
 		const char *why;
 
 		next = TAILQ_NEXT(c, link);
-		if (nc == NULL && !c->from_config &&
-		    (!backend_goes || c->conf.type == VHD_CTRLR_SCSI)) {
-			/* Made over RPC and not concerned; or scsi, whose LUNs made at run time
-			 * could not be recreated: its backends stay in use (and are kept). */
+		if (nc == NULL && !c->from_config && !backend_goes) {
+			/* Made over RPC and not concerned. */
 			continue;
 		}
 		if (nc == NULL && c->from_config) {
@@ -1246,8 +1521,13 @@ reload_ctrlrs_remove(struct reload *r)
 			       "the VM has stopped)", why, file);
 			continue;
 		}
+		/* Its conf (with the LUNs it runs now) outlives it, to create it again. */
 		keep = c->conf;
+		c->conf.targets = NULL;
+		c->conf.ntargets = 0;
 		if (ctrlr_delete_locked(name, false, err, sizeof(err)) != 0) {
+			c->conf.targets = keep.targets;
+			c->conf.ntargets = keep.ntargets;
 			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_FAILED, name, "%s %s; cannot "
 			       "delete it: %s", why, file, err);
 			continue;
@@ -1255,20 +1535,24 @@ reload_ctrlrs_remove(struct reload *r)
 		if (nc == NULL && strcmp(why, "removed from") == 0) {
 			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_DELETED, name,
 			       "removed from %s: deleted", file);
+			targets_free(keep.targets, keep.ntargets);
 			continue;
 		}
 		name_list_add(r, &r->replaced_ctrlrs, name);
 		if (nc == NULL) {
-			/* Made over RPC: comes back as it was, on the new backend. */
+			/* Made over RPC: comes back as it was (LUNs included), on the new backend. */
 			struct vhd_ctrlr_conf *re = realloc(r->recreate,
 							    (r->nrecreate + 1) * sizeof(*re));
 
 			if (re == NULL) {
+				targets_free(keep.targets, keep.ntargets);
 				r->nomem = true;
 				continue;
 			}
 			r->recreate = re;
 			re[r->nrecreate++] = keep;
+		} else {
+			targets_free(keep.targets, keep.ntargets);
 		}
 	}
 }
@@ -1469,6 +1753,9 @@ vhd_ctrl_reload(struct vhd_reload_report *rep)
 	pthread_mutex_unlock(&g_ctrl_lock);
 	free(r.replaced_bdevs.names);
 	free(r.replaced_ctrlrs.names);
+	for (unsigned int i = 0; i < r.nrecreate; i++) {
+		targets_free(r.recreate[i].targets, r.recreate[i].ntargets);
+	}
 	free(r.recreate);
 	vhd_config_free(cfg);
 	return r.nomem ? -ENOMEM : 0;

@@ -13,6 +13,7 @@
 
 #include "vhostd/ctrl.h"
 #include "vhostd/rpc.h"
+#include "vhostd/scsi.h"
 #include "vhostd/transport.h"
 #include "vhostd/worker.h"
 
@@ -593,9 +594,8 @@ m_bdev_get_bdevs(void *ctx, json_t *params, json_t **result, struct vhd_jsonrpc_
 
 /* ---- statistics ---- */
 
-/* Totals of one controller, collected under the control lock. */
+/* Totals of a blk controller or of a SCSI LUN, collected under the control lock. */
 struct ctrlr_totals {
-	char name[VHD_NAME_MAX + 1];
 	char backend[VHD_NAME_MAX + 1];
 	struct vhd_io_stats io;
 	uint64_t inflight;
@@ -608,22 +608,49 @@ struct totals_list {
 	bool failed;
 };
 
-static void
-collect_totals(const struct vhd_ctrlr_info *info, void *arg)
+static struct ctrlr_totals *
+totals_add(struct totals_list *l, const char *backend)
 {
-	struct totals_list *l = arg;
 	struct ctrlr_totals *t = realloc(l->t, (l->n + 1) * sizeof(*t));
-	unsigned int n;
 
 	if (t == NULL) {
 		l->failed = true;
-		return;
+		return NULL;
 	}
 	l->t = t;
 	t = &l->t[l->n++];
 	memset(t, 0, sizeof(*t));
-	(void)vhd_strlcpy(t->name, info->name, sizeof(t->name));
-	(void)vhd_strlcpy(t->backend, info->backend, sizeof(t->backend));
+	(void)vhd_strlcpy(t->backend, backend, sizeof(t->backend));
+	return t;
+}
+
+/* A blk controller counts for its backend; a scsi controller's LUNs for theirs. */
+static void
+collect_totals(const struct vhd_ctrlr_info *info, void *arg)
+{
+	const struct vhd_ctrlr_conf *conf = info->conf;
+	struct totals_list *l = arg;
+	struct ctrlr_totals *t;
+	unsigned int n;
+
+	if (info->type == VHD_CTRLR_SCSI) {
+		for (unsigned int i = 0; i < conf->ntargets; i++) {
+			const struct vhd_target_conf *tc = &conf->targets[i];
+
+			for (unsigned int j = 0; j < tc->nluns; j++) {
+				t = totals_add(l, tc->luns[j].backend);
+				if (t != NULL) {
+					(void)vhd_scsi_lun_stats(info->dev, tc->id, tc->luns[j].lun,
+								 &t->io, &t->inflight);
+				}
+			}
+		}
+		return;
+	}
+	t = totals_add(l, info->backend);
+	if (t == NULL) {
+		return;
+	}
 	n = vhd_vhost_queue_info(info->vh, l->qs, MAX_QUEUES);
 	for (unsigned int i = 0; i < n; i++) {
 		vhd_io_stats_add(&t->io, &l->qs[i].io);
@@ -810,6 +837,35 @@ io_json(const struct vhd_io_stats *io, uint64_t inflight)
 			 histogram_json(io->lat_hist));
 }
 
+/* Per LUN of a scsi controller: [{target, lun, backend, readonly, io}]. */
+static json_t *
+luns_stats_json(const struct vhd_ctrlr_info *info)
+{
+	const struct vhd_ctrlr_conf *conf = info->conf;
+	json_t *a = json_array();
+
+	for (unsigned int i = 0; a != NULL && i < conf->ntargets; i++) {
+		const struct vhd_target_conf *tc = &conf->targets[i];
+
+		for (unsigned int j = 0; a != NULL && j < tc->nluns; j++) {
+			const struct vhd_lun_conf *lc = &tc->luns[j];
+			struct vhd_io_stats io = {0};
+			uint64_t inflight = 0;
+			json_t *l;
+
+			(void)vhd_scsi_lun_stats(info->dev, tc->id, lc->lun, &io, &inflight);
+			l = json_pack("{s:i,s:i,s:s,s:b,s:o}", "target", (int)tc->id, "lun",
+				      (int)lc->lun, "backend", lc->backend, "readonly", lc->readonly,
+				      "io", io_json(&io, inflight));
+			if (l == NULL || json_array_append_new(a, l) != 0) {
+				json_decref(a);
+				a = NULL;
+			}
+		}
+	}
+	return a;
+}
+
 struct stats_ctx {
 	json_t *array;
 	struct vhd_queue_stats *qs;
@@ -846,6 +902,11 @@ ctrlr_stats(const struct vhd_ctrlr_info *info, void *arg)
 		      vhd_ctrlr_type_name(info->type), "backend", info->backend, "connected",
 		      info->connected, "cpu", info->cpu, "total", io_json(&total, inflight),
 		      "queues", queues);
+	if (c != NULL && info->type == VHD_CTRLR_SCSI &&
+	    json_object_set_new(c, "luns", luns_stats_json(info)) != 0) {
+		json_decref(c);
+		c = NULL;
+	}
 	if (c == NULL || json_array_append_new(s->array, c) != 0) {
 		s->failed = true;
 	}
@@ -956,6 +1017,27 @@ parse_cpumask(const char *s, struct vhd_cpumask *mask, struct vhd_jsonrpc_error 
 	return 0;
 }
 
+/* num_queues and cpumask of vhost_create_{blk,scsi}_controller (empty: not given). */
+static int
+ctrlr_options(struct vhd_ctrlr_conf *conf, bool has_num_queues, uint32_t num_queues,
+	      const char *cpumask, struct vhd_jsonrpc_error *err)
+{
+	/* What DPDK answers for SPDK: whatever num-queues QEMU asks for works. */
+	conf->num_queues = RPC_DEFAULT_NUM_QUEUES;
+	if (has_num_queues) {
+		if (num_queues < 1 || num_queues > 128) {
+			return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS, "parameter "
+						"'num_queues': %u is out of range (1..128)",
+						num_queues);
+		}
+		conf->num_queues = (uint16_t)num_queues;
+	}
+	if (cpumask[0] != '\0') {
+		return parse_cpumask(cpumask, &conf->cpumask, err);
+	}
+	return 0;
+}
+
 static int
 m_vhost_create_blk_controller(void *ctx, json_t *params, json_t **result,
 			      struct vhd_jsonrpc_error *err)
@@ -993,14 +1075,9 @@ m_vhost_create_blk_controller(void *ctx, json_t *params, json_t **result,
 		return rc;
 	}
 	vhd_ctrl_ctrlr_conf_init(&conf, p.ctrlr, VHD_CTRLR_BLK);
-	conf.num_queues = RPC_DEFAULT_NUM_QUEUES;
-	if (seen & (1u << 4)) {
-		if (p.num_queues < 1 || p.num_queues > 128) {
-			return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS, "parameter "
-						"'num_queues': %u is out of range (1..128)",
-						p.num_queues);
-		}
-		conf.num_queues = (uint16_t)p.num_queues;
+	rc = ctrlr_options(&conf, (seen & (1u << 4)) != 0, p.num_queues, p.cpumask, err);
+	if (rc != 0) {
+		return rc;
 	}
 	if (seen & (1u << 5)) {
 		if (vhd_config_check_serial(p.serial, msg, sizeof(msg)) != 0) {
@@ -1009,15 +1086,236 @@ m_vhost_create_blk_controller(void *ctx, json_t *params, json_t **result,
 		}
 		(void)vhd_strlcpy(conf.serial, p.serial, sizeof(conf.serial));
 	}
-	if ((seen & (1u << 2)) && p.cpumask[0] != '\0') {
-		rc = parse_cpumask(p.cpumask, &conf.cpumask, err);
-		if (rc != 0) {
-			return rc;
-		}
-	}
 	(void)vhd_strlcpy(conf.backend, p.dev_name, sizeof(conf.backend));
 	conf.readonly = p.readonly;
 	rc = vhd_ctrl_ctrlr_create(&conf, msg, sizeof(msg));
+	return rc != 0 ? ctrl_fail(err, rc, msg) : 0;
+}
+
+/* ---- scsi controllers ---- */
+
+/* SCSI numbers in params: a target 0..255, a LUN 0..16383. */
+static int
+check_scsi_number(const char *param, uint32_t v, uint32_t count, struct vhd_jsonrpc_error *err)
+{
+	if (v < count) {
+		return 0;
+	}
+	return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS, "parameter '%s': %u is out of "
+				"range (0..%u)", param, v, count - 1);
+}
+
+static int
+m_vhost_create_scsi_controller(void *ctx, json_t *params, json_t **result,
+			       struct vhd_jsonrpc_error *err)
+{
+	struct {
+		char ctrlr[VHD_NAME_MAX + 1];
+		char cpumask[256];
+		bool delay;
+		uint32_t num_queues;
+	} p = {0};
+	static const struct vhd_jsonrpc_param spec[] = {
+		VHD_JP("ctrlr", VHD_JP_STRING, true, __typeof__(p), ctrlr),
+		VHD_JP("cpumask", VHD_JP_STRING, false, __typeof__(p), cpumask),
+		/* Accepted either way: the socket listens at once; see
+		 * vhost_start_scsi_controller. */
+		VHD_JP("delay", VHD_JP_BOOL, false, __typeof__(p), delay),
+		VHD_JP("num_queues", VHD_JP_U32, false, __typeof__(p), num_queues),
+	};
+	struct vhd_ctrlr_conf conf;
+	char msg[VHD_ERR_MAX];
+	uint64_t seen;
+	int rc;
+
+	DECODE(params, spec, &p, &seen, err);
+	rc = check_name("ctrlr", p.ctrlr, err);
+	if (rc != 0) {
+		return rc;
+	}
+	/* No targets: LUNs come with vhost_scsi_controller_add_target / vhostd_scsi_add_lun. */
+	vhd_ctrl_ctrlr_conf_init(&conf, p.ctrlr, VHD_CTRLR_SCSI);
+	rc = ctrlr_options(&conf, (seen & (1u << 3)) != 0, p.num_queues, p.cpumask, err);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = vhd_ctrl_ctrlr_create(&conf, msg, sizeof(msg));
+	return rc != 0 ? ctrl_fail(err, rc, msg) : 0;
+}
+
+struct type_of_ctrlr {
+	enum vhd_ctrlr_type type;
+};
+
+static void
+probe_ctrlr_type(const struct vhd_ctrlr_info *info, void *arg)
+{
+	((struct type_of_ctrlr *)arg)->type = info->type;
+}
+
+/* Is `name` a scsi controller? 0, or an RPC error saying what it is. */
+static int
+require_scsi(const char *name, struct vhd_jsonrpc_error *err)
+{
+	struct type_of_ctrlr t;
+
+	if (vhd_ctrl_visit_ctrlr(name, probe_ctrlr_type, &t) != 0) {
+		return vhd_jsonrpc_fail(err, -ENODEV, "controller '%s' does not exist", name);
+	}
+	if (t.type != VHD_CTRLR_SCSI) {
+		return vhd_jsonrpc_fail(err, -EINVAL, "controller '%s' is a %s controller, not scsi",
+					name, vhd_ctrlr_type_name(t.type));
+	}
+	return 0;
+}
+
+static int
+m_vhost_start_scsi_controller(void *ctx, json_t *params, json_t **result,
+			      struct vhd_jsonrpc_error *err)
+{
+	struct {
+		char ctrlr[VHD_NAME_MAX + 1];
+	} p = {0};
+	static const struct vhd_jsonrpc_param spec[] = {
+		VHD_JP("ctrlr", VHD_JP_STRING, true, __typeof__(p), ctrlr),
+	};
+
+	DECODE(params, spec, &p, NULL, err);
+	/* Nothing to start (a controller listens from its creation): only the checks. */
+	return require_scsi(p.ctrlr, err);
+}
+
+static int
+m_vhost_scsi_controller_add_target(void *ctx, json_t *params, json_t **result,
+				   struct vhd_jsonrpc_error *err)
+{
+	struct {
+		char ctrlr[VHD_NAME_MAX + 1];
+		int64_t scsi_target_num;
+		char bdev_name[VHD_NAME_MAX + 1];
+	} p = {0};
+	static const struct vhd_jsonrpc_param spec[] = {
+		VHD_JP("ctrlr", VHD_JP_STRING, true, __typeof__(p), ctrlr),
+		VHD_JP("scsi_target_num", VHD_JP_I64, true, __typeof__(p), scsi_target_num),
+		VHD_JP("bdev_name", VHD_JP_STRING, true, __typeof__(p), bdev_name),
+	};
+	char msg[VHD_ERR_MAX];
+	uint32_t target;
+	int rc;
+
+	DECODE(params, spec, &p, NULL, err);
+	if (p.scsi_target_num < -1 || p.scsi_target_num >= VHD_SCSI_MAX_TARGETS) {
+		return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS, "parameter "
+					"'scsi_target_num': %" PRId64 " is out of range (0..%u, or "
+					"-1 for the first free target)", p.scsi_target_num,
+					VHD_SCSI_MAX_TARGETS - 1);
+	}
+	rc = check_name("bdev_name", p.bdev_name, err);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = vhd_ctrl_scsi_add_target(p.ctrlr, (int32_t)p.scsi_target_num, p.bdev_name, &target,
+				      msg, sizeof(msg));
+	if (rc != 0) {
+		return ctrl_fail(err, rc, msg);
+	}
+	/* SPDK's result: the target number. */
+	*result = json_integer(target);
+	return *result != NULL ? 0 : nomem(err);
+}
+
+static int
+m_vhost_scsi_controller_remove_target(void *ctx, json_t *params, json_t **result,
+				      struct vhd_jsonrpc_error *err)
+{
+	struct {
+		char ctrlr[VHD_NAME_MAX + 1];
+		uint32_t scsi_target_num;
+	} p = {0};
+	static const struct vhd_jsonrpc_param spec[] = {
+		VHD_JP("ctrlr", VHD_JP_STRING, true, __typeof__(p), ctrlr),
+		VHD_JP("scsi_target_num", VHD_JP_U32, true, __typeof__(p), scsi_target_num),
+	};
+	char msg[VHD_ERR_MAX];
+	int rc;
+
+	DECODE(params, spec, &p, NULL, err);
+	rc = check_scsi_number("scsi_target_num", p.scsi_target_num, VHD_SCSI_MAX_TARGETS, err);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = vhd_ctrl_scsi_remove_target(p.ctrlr, p.scsi_target_num, msg, sizeof(msg));
+	return rc != 0 ? ctrl_fail(err, rc, msg) : 0;
+}
+
+struct lun_params {
+	char ctrlr[VHD_NAME_MAX + 1];
+	uint32_t target;
+	uint32_t lun;
+	char bdev_name[VHD_NAME_MAX + 1];
+	bool readonly;
+};
+
+static int
+check_lun_params(const struct lun_params *p, struct vhd_jsonrpc_error *err)
+{
+	int rc = check_scsi_number("target", p->target, VHD_SCSI_MAX_TARGETS, err);
+
+	if (rc == 0) {
+		rc = check_scsi_number("lun", p->lun, VHD_SCSI_MAX_LUNS, err);
+	}
+	return rc;
+}
+
+static int
+m_vhostd_scsi_add_lun(void *ctx, json_t *params, json_t **result, struct vhd_jsonrpc_error *err)
+{
+	static const struct vhd_jsonrpc_param spec[] = {
+		VHD_JP("ctrlr", VHD_JP_STRING, true, struct lun_params, ctrlr),
+		VHD_JP("target", VHD_JP_U32, true, struct lun_params, target),
+		VHD_JP("lun", VHD_JP_U32, true, struct lun_params, lun),
+		VHD_JP("bdev_name", VHD_JP_STRING, true, struct lun_params, bdev_name),
+		VHD_JP("readonly", VHD_JP_BOOL, false, struct lun_params, readonly),
+	};
+	struct lun_params p = {0};
+	struct vhd_lun_conf lc = {0};
+	char msg[VHD_ERR_MAX];
+	int rc;
+
+	DECODE(params, spec, &p, NULL, err);
+	rc = check_lun_params(&p, err);
+	if (rc == 0) {
+		rc = check_name("bdev_name", p.bdev_name, err);
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	lc.lun = p.lun;
+	lc.readonly = p.readonly;
+	(void)vhd_strlcpy(lc.backend, p.bdev_name, sizeof(lc.backend));
+	rc = vhd_ctrl_scsi_add_lun(p.ctrlr, p.target, &lc, msg, sizeof(msg));
+	return rc != 0 ? ctrl_fail(err, rc, msg) : 0;
+}
+
+static int
+m_vhostd_scsi_remove_lun(void *ctx, json_t *params, json_t **result,
+			 struct vhd_jsonrpc_error *err)
+{
+	static const struct vhd_jsonrpc_param spec[] = {
+		VHD_JP("ctrlr", VHD_JP_STRING, true, struct lun_params, ctrlr),
+		VHD_JP("target", VHD_JP_U32, true, struct lun_params, target),
+		VHD_JP("lun", VHD_JP_U32, true, struct lun_params, lun),
+	};
+	struct lun_params p = {0};
+	char msg[VHD_ERR_MAX];
+	int rc;
+
+	DECODE(params, spec, &p, NULL, err);
+	rc = check_lun_params(&p, err);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = vhd_ctrl_scsi_remove_lun(p.ctrlr, p.target, p.lun, msg, sizeof(msg));
 	return rc != 0 ? ctrl_fail(err, rc, msg) : 0;
 }
 
@@ -1065,24 +1363,92 @@ m_vhostd_delete_controller(void *ctx, json_t *params, json_t **result,
 
 struct ctrlr_list {
 	json_t *array;
-	bool config_form;
+	bool config_form;            /* save_config: the calls that create them ... */
+	enum vhd_ctrlr_type type;    /* ... for the controllers of this type */
 	bool failed;
 };
 
-static json_t *
-ctrlr_config_entry(const struct vhd_ctrlr_info *info)
+static bool
+append(json_t *array, json_t *v)
 {
-	char mask[512];
+	return v != NULL && json_array_append_new(array, v) == 0;
+}
 
-	if (info->type != VHD_CTRLR_BLK) {
-		return NULL;
+/* The calls that recreate a blk controller (one) or a scsi controller (one per LUN more). */
+static bool
+ctrlr_config_entries(const struct vhd_ctrlr_info *info, json_t *array)
+{
+	const struct vhd_ctrlr_conf *conf = info->conf;
+	char mask[512];
+	bool ok;
+
+	vhd_cpumask_format_hex(&conf->cpumask, mask, sizeof(mask));
+	if (info->type == VHD_CTRLR_BLK) {
+		return append(array, json_pack("{s:s,s:{s:s,s:s,s:s,s:b,s:s,s:i,s:s}}", "method",
+					       "vhost_create_blk_controller", "params", "ctrlr",
+					       info->name, "dev_name", info->backend, "cpumask",
+					       mask, "readonly", conf->readonly, "transport",
+					       "vhost_user_blk", "num_queues", info->num_queues,
+					       "serial", conf->serial));
 	}
-	vhd_cpumask_format_hex(&info->conf->cpumask, mask, sizeof(mask));
-	return json_pack("{s:s,s:{s:s,s:s,s:s,s:b,s:s,s:i,s:s}}", "method",
-			 "vhost_create_blk_controller", "params", "ctrlr", info->name, "dev_name",
-			 info->backend, "cpumask", mask, "readonly", info->conf->readonly,
-			 "transport", "vhost_user_blk", "num_queues", info->num_queues, "serial",
-			 info->conf->serial);
+	ok = append(array, json_pack("{s:s,s:{s:s,s:s,s:i}}", "method",
+				     "vhost_create_scsi_controller", "params", "ctrlr", info->name,
+				     "cpumask", mask, "num_queues", info->num_queues));
+	for (unsigned int t = 0; ok && t < conf->ntargets; t++) {
+		const struct vhd_target_conf *tc = &conf->targets[t];
+
+		for (unsigned int l = 0; ok && l < tc->nluns; l++) {
+			const struct vhd_lun_conf *lc = &tc->luns[l];
+
+			/* SPDK's call where it says it all: LUN 0, writable. */
+			if (lc->lun == 0 && !lc->readonly) {
+				ok = append(array, json_pack("{s:s,s:{s:s,s:i,s:s}}", "method",
+							     "vhost_scsi_controller_add_target",
+							     "params", "ctrlr", info->name,
+							     "scsi_target_num", (int)tc->id,
+							     "bdev_name", lc->backend));
+			} else {
+				ok = append(array, json_pack("{s:s,s:{s:s,s:i,s:i,s:s,s:b}}",
+							     "method", "vhostd_scsi_add_lun",
+							     "params", "ctrlr", info->name, "target",
+							     (int)tc->id, "lun", (int)lc->lun,
+							     "bdev_name", lc->backend, "readonly",
+							     lc->readonly));
+			}
+		}
+	}
+	return ok;
+}
+
+/* backend_specific.scsi, in SPDK's layout (plus each LUN's readonly). */
+static json_t *
+scsi_targets_json(const struct vhd_ctrlr_conf *conf)
+{
+	json_t *targets = json_array();
+
+	for (unsigned int t = 0; targets != NULL && t < conf->ntargets; t++) {
+		const struct vhd_target_conf *tc = &conf->targets[t];
+		json_t *luns = json_array();
+		char name[32];
+
+		for (unsigned int l = 0; luns != NULL && l < tc->nluns; l++) {
+			if (!append(luns, json_pack("{s:i,s:s,s:b}", "id", (int)tc->luns[l].lun,
+						    "bdev_name", tc->luns[l].backend, "readonly",
+						    tc->luns[l].readonly))) {
+				json_decref(luns);
+				luns = NULL;
+			}
+		}
+		snprintf(name, sizeof(name), "Target %u", tc->id);
+		if (luns == NULL ||
+		    !append(targets, json_pack("{s:i,s:i,s:s,s:o}", "scsi_dev_num", (int)tc->id,
+					       "id", (int)tc->id, "target_name", name, "luns",
+					       luns))) {
+			json_decref(targets);
+			targets = NULL;
+		}
+	}
+	return targets;
 }
 
 static json_t *
@@ -1097,7 +1463,7 @@ ctrlr_json(const struct vhd_ctrlr_info *info)
 				     info->conf->readonly, "bdev", info->backend, "transport",
 				     "vhost_user_blk");
 	} else {
-		specific = json_object();
+		specific = json_pack("{s:o}", "scsi", scsi_targets_json(info->conf));
 	}
 	sessions = info->connected ? json_pack("[{s:b}]", "connected", true) : json_array();
 	return json_pack("{s:s,s:s,s:i,s:i,s:o,s:o,s:o,s:{s:s,s:i,s:i,s:s,s:b,s:b}}",
@@ -1113,14 +1479,14 @@ static void
 list_ctrlr(const struct vhd_ctrlr_info *info, void *arg)
 {
 	struct ctrlr_list *l = arg;
-	json_t *j = l->config_form ? ctrlr_config_entry(info) : ctrlr_json(info);
 
-	if (j == NULL) {
-		/* save_config: only blk controllers have an entry for now. */
-		l->failed |= !l->config_form;
+	if (l->config_form) {
+		if (info->type == l->type && !ctrlr_config_entries(info, l->array)) {
+			l->failed = true;
+		}
 		return;
 	}
-	if (json_array_append_new(l->array, j) != 0) {
+	if (!append(l->array, ctrlr_json(info))) {
 		l->failed = true;
 	}
 }
@@ -1175,8 +1541,12 @@ subsystem_config(const char *name)
 		}
 		return l.array;
 	}
-	if (strcmp(name, "vhost_blk") == 0) {
-		struct ctrlr_list l = {.array = json_array(), .config_form = true};
+	if (strcmp(name, "vhost_blk") == 0 || strcmp(name, "vhost_scsi") == 0) {
+		struct ctrlr_list l = {
+			.array = json_array(),
+			.config_form = true,
+			.type = strcmp(name, "vhost_blk") == 0 ? VHD_CTRLR_BLK : VHD_CTRLR_SCSI,
+		};
 
 		if (l.array != NULL) {
 			vhd_ctrl_foreach_ctrlr(list_ctrlr, &l);
@@ -1197,8 +1567,9 @@ m_framework_get_subsystems(void *ctx, json_t *params, json_t **result,
 	static const struct vhd_jsonrpc_param spec[] = {};
 
 	DECODE(params, spec, NULL, NULL, err);
-	*result = json_pack("[{s:s,s:[]},{s:s,s:[s]}]", "subsystem", "bdev", "depends_on",
-			    "subsystem", "vhost_blk", "depends_on", "bdev");
+	*result = json_pack("[{s:s,s:[]},{s:s,s:[s]},{s:s,s:[s]}]", "subsystem", "bdev",
+			    "depends_on", "subsystem", "vhost_blk", "depends_on", "bdev",
+			    "subsystem", "vhost_scsi", "depends_on", "bdev");
 	return *result != NULL ? 0 : nomem(err);
 }
 
@@ -1216,9 +1587,11 @@ m_framework_get_config(void *ctx, json_t *params, json_t **result,
 	};
 
 	DECODE(params, spec, &p, NULL, err);
-	if (strcmp(p.name, "bdev") != 0 && strcmp(p.name, "vhost_blk") != 0) {
+	if (strcmp(p.name, "bdev") != 0 && strcmp(p.name, "vhost_blk") != 0 &&
+	    strcmp(p.name, "vhost_scsi") != 0) {
 		return vhd_jsonrpc_fail(err, VHD_JSONRPC_INVALID_PARAMS, "parameter 'name': no "
-					"subsystem '%s' (vhostd has bdev and vhost_blk)", p.name);
+					"subsystem '%s' (vhostd has bdev, vhost_blk and "
+					"vhost_scsi)", p.name);
 	}
 	*result = subsystem_config(p.name);
 	return *result != NULL ? 0 : nomem(err);
@@ -1230,9 +1603,10 @@ m_save_config(void *ctx, json_t *params, json_t **result, struct vhd_jsonrpc_err
 	static const struct vhd_jsonrpc_param spec[] = {};
 
 	DECODE(params, spec, NULL, NULL, err);
-	*result = json_pack("{s:[{s:s,s:o},{s:s,s:o}]}", "subsystems", "subsystem", "bdev",
-			    "config", subsystem_config("bdev"), "subsystem", "vhost_blk",
-			    "config", subsystem_config("vhost_blk"));
+	*result = json_pack("{s:[{s:s,s:o},{s:s,s:o},{s:s,s:o}]}", "subsystems", "subsystem",
+			    "bdev", "config", subsystem_config("bdev"), "subsystem", "vhost_blk",
+			    "config", subsystem_config("vhost_blk"), "subsystem", "vhost_scsi",
+			    "config", subsystem_config("vhost_scsi"));
 	return *result != NULL ? 0 : nomem(err);
 }
 
@@ -1295,6 +1669,10 @@ static const struct vhd_jsonrpc_method g_methods[] = {
 	{"bdev_get_bdevs", m_bdev_get_bdevs},
 	{"bdev_get_iostat", m_bdev_get_iostat},
 	{"vhost_create_blk_controller", m_vhost_create_blk_controller},
+	{"vhost_create_scsi_controller", m_vhost_create_scsi_controller},
+	{"vhost_start_scsi_controller", m_vhost_start_scsi_controller},
+	{"vhost_scsi_controller_add_target", m_vhost_scsi_controller_add_target},
+	{"vhost_scsi_controller_remove_target", m_vhost_scsi_controller_remove_target},
 	{"vhost_delete_controller", m_vhost_delete_controller},
 	{"vhost_get_controllers", m_vhost_get_controllers},
 	{"vhostd_get_info", m_vhostd_get_info},
@@ -1302,6 +1680,8 @@ static const struct vhd_jsonrpc_method g_methods[] = {
 	{"vhostd_delete_controller", m_vhostd_delete_controller},
 	{"vhostd_get_stats", m_vhostd_get_stats},
 	{"vhostd_reload", m_vhostd_reload},
+	{"vhostd_scsi_add_lun", m_vhostd_scsi_add_lun},
+	{"vhostd_scsi_remove_lun", m_vhostd_scsi_remove_lun},
 };
 
 static const struct vhd_jsonrpc_dispatcher g_dispatcher = {

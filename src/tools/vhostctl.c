@@ -57,7 +57,14 @@ usage(FILE *out)
 		"  ctrlr list [NAME]                     controllers\n"
 		"  ctrlr create-blk NAME BDEV [--cpumask MASK] [--readonly] [--num-queues N]\n"
 		"                   [--serial SERIAL]\n"
+		"  ctrlr create-scsi NAME [--cpumask MASK] [--num-queues N]   no LUNs yet\n"
 		"  ctrlr delete NAME [--force]           --force disconnects a connected guest\n"
+		"  scsi list [CTRLR]                     LUNs of scsi controllers\n"
+		"  scsi add-target CTRLR BDEV [--target N]   LUN 0 of a new target (default: the\n"
+		"                                        first free one)\n"
+		"  scsi remove-target CTRLR TARGET       every LUN of the target\n"
+		"  scsi add-lun CTRLR TARGET LUN BDEV [--readonly]\n"
+		"  scsi remove-lun CTRLR TARGET LUN      waits for the LUN's I/O in flight\n"
 		"  stats [NAME]                          per controller and per queue\n"
 		"  reload                                re-read the config file (like SIGHUP)\n"
 		"  save-config                           the live configuration as JSON\n"
@@ -437,6 +444,7 @@ struct sub_opts {
 	const char *cpumask;
 	int num_queues;
 	const char *serial;
+	int target;                  /* --target; -1 when not given */
 };
 
 static int
@@ -447,7 +455,8 @@ parse_sub_opts(int argc, char **argv, int first, struct sub_opts *o, const char 
 	for (i = first; i < argc; i++) {
 		const char *a = argv[i];
 		bool has_value = strcmp(a, "--block-size") == 0 || strcmp(a, "--cpumask") == 0 ||
-				 strcmp(a, "--num-queues") == 0 || strcmp(a, "--serial") == 0;
+				 strcmp(a, "--num-queues") == 0 || strcmp(a, "--serial") == 0 ||
+				 strcmp(a, "--target") == 0;
 
 		if (a[0] != '-' || strstr(allowed, a) == NULL) {
 			die_usage("unexpected argument '%s'", a);
@@ -463,6 +472,8 @@ parse_sub_opts(int argc, char **argv, int first, struct sub_opts *o, const char 
 			o->num_queues = (int)parse_u32("--num-queues", argv[++i]);
 		} else if (strcmp(a, "--serial") == 0) {
 			o->serial = argv[++i];
+		} else if (strcmp(a, "--target") == 0) {
+			o->target = (int)parse_u32("--target", argv[++i]);
 		} else if (strcmp(a, "--readonly") == 0) {
 			o->readonly = true;
 		} else if (strcmp(a, "--force") == 0) {
@@ -598,12 +609,25 @@ ctrlr_list(const char *name)
 	row(&t, "NAME\tTYPE\tBACKEND\tCPU\tQUEUES\tGUEST\tSOCKET");
 	json_array_foreach(r, i, c) {
 		json_t *v = json_object_get(c, "vhostd");
-		json_t *blk = json_object_get(json_object_get(c, "backend_specific"), "block");
+		json_t *specific = json_object_get(c, "backend_specific");
+		json_t *blk = json_object_get(specific, "block");
+		json_t *scsi = json_object_get(specific, "scsi"), *target;
+		char backend[VHD_NAME_MAX + 16];
+		size_t j, nluns = 0;
 
-		row(&t, "%s\t%s\t%s%s" C64 C64 "\t%s\t%s", str(c, "ctrlr"), str(v, "type"),
-		    blk != NULL ? str(blk, "bdev") : "-",
-		    blk != NULL && flag(blk, "readonly") ? " (ro)" : "", u64(v, "cpu"),
-		    u64(v, "num_queues"), flag(v, "connected") ? "connected" : "-",
+		if (blk != NULL) {
+			snprintf(backend, sizeof(backend), "%s%s", str(blk, "bdev"),
+				 flag(blk, "readonly") ? " (ro)" : "");
+		} else {
+			/* scsi: the number of LUNs (scsi list shows them). */
+			json_array_foreach(scsi, j, target) {
+				nluns += json_array_size(json_object_get(target, "luns"));
+			}
+			snprintf(backend, sizeof(backend), "%zu LUN%s", nluns,
+				 nluns == 1 ? "" : "s");
+		}
+		row(&t, "%s\t%s\t%s" C64 C64 "\t%s\t%s", str(c, "ctrlr"), str(v, "type"), backend,
+		    u64(v, "cpu"), u64(v, "num_queues"), flag(v, "connected") ? "connected" : "-",
 		    str(c, "socket"));
 	}
 	print_table(&t);
@@ -634,6 +658,25 @@ ctrlr_create_blk(const char *name, const char *bdev, const struct sub_opts *o)
 }
 
 static void
+ctrlr_create_scsi(const char *name, const struct sub_opts *o)
+{
+	json_t *p = json_pack("{s:s}", "ctrlr", name);
+
+	if (o->cpumask != NULL) {
+		json_object_set_new(p, "cpumask", json_string(o->cpumask));
+	}
+	if (o->num_queues > 0) {
+		json_object_set_new(p, "num_queues", json_integer(o->num_queues));
+	}
+	json_decref(call("vhost_create_scsi_controller", p));
+	if (g_json) {
+		puts("true");
+	} else {
+		printf("created scsi controller '%s'\n", name);
+	}
+}
+
+static void
 ctrlr_delete(const char *name, bool force)
 {
 	json_t *r = force ? call("vhostd_delete_controller",
@@ -644,6 +687,48 @@ ctrlr_delete(const char *name, bool force)
 		print_json(r);
 	} else {
 		printf("deleted controller '%s'\n", name);
+	}
+	json_decref(r);
+}
+
+static void
+scsi_list(const char *name)
+{
+	json_t *r = call("vhost_get_controllers",
+			 name != NULL ? json_pack("{s:s}", "name", name) : NULL);
+	json_t *c, *target, *lun;
+	struct table t = {0};
+	size_t i, j, k;
+
+	if (g_json) {
+		print_json(r);
+		json_decref(r);
+		return;
+	}
+	row(&t, "CONTROLLER\tTARGET\tLUN\tBACKEND\tMODE");
+	json_array_foreach(r, i, c) {
+		json_t *scsi = json_object_get(json_object_get(c, "backend_specific"), "scsi");
+
+		json_array_foreach(scsi, j, target) {
+			json_array_foreach(json_object_get(target, "luns"), k, lun) {
+				row(&t, "%s" C64 C64 "\t%s\t%s", str(c, "ctrlr"), u64(target, "id"),
+				    u64(lun, "id"), str(lun, "bdev_name"),
+				    flag(lun, "readonly") ? "read-only" : "read-write");
+			}
+		}
+	}
+	print_table(&t);
+	json_decref(r);
+}
+
+/* Print `text` (or true with --json) after a call whose result is true. */
+static void
+done(json_t *r, const char *text)
+{
+	if (g_json) {
+		print_json(r);
+	} else {
+		puts(text);
 	}
 	json_decref(r);
 }
@@ -810,12 +895,78 @@ cmd_ctrlr(int argc, char **argv)
 		need(argc, 3, "ctrlr create-blk NAME BDEV");
 		parse_sub_opts(argc, argv, 3, &o, "--cpumask --readonly --num-queues --serial");
 		ctrlr_create_blk(argv[1], argv[2], &o);
+	} else if (strcmp(sub, "create-scsi") == 0) {
+		need(argc, 2, "ctrlr create-scsi NAME");
+		parse_sub_opts(argc, argv, 2, &o, "--cpumask --num-queues");
+		ctrlr_create_scsi(argv[1], &o);
 	} else if (strcmp(sub, "delete") == 0) {
 		need(argc, 2, "ctrlr delete NAME");
 		parse_sub_opts(argc, argv, 2, &o, "--force");
 		ctrlr_delete(argv[1], o.force);
 	} else {
 		die_usage("unknown command 'ctrlr %s'", sub);
+	}
+}
+
+static void
+cmd_scsi(int argc, char **argv)
+{
+	const char *sub = argc > 0 ? argv[0] : "list";
+	struct sub_opts o = {.target = -1};
+	char text[512];
+
+	if (strcmp(sub, "list") == 0) {
+		parse_sub_opts(argc, argv, argc > 1 ? 2 : 1, &o, "");
+		scsi_list(argc > 1 ? argv[1] : NULL);
+	} else if (strcmp(sub, "add-target") == 0) {
+		json_t *r;
+
+		need(argc, 3, "scsi add-target CTRLR BDEV");
+		parse_sub_opts(argc, argv, 3, &o, "--target");
+		r = call("vhost_scsi_controller_add_target",
+			 json_pack("{s:s,s:i,s:s}", "ctrlr", argv[1], "scsi_target_num", o.target,
+				   "bdev_name", argv[2]));
+		snprintf(text, sizeof(text), "added target %" JSON_INTEGER_FORMAT " to controller "
+			 "'%s' (LUN 0: backend '%s')", json_integer_value(r), argv[1], argv[2]);
+		done(r, text);
+	} else if (strcmp(sub, "remove-target") == 0) {
+		uint32_t target;
+
+		need(argc, 3, "scsi remove-target CTRLR TARGET");
+		parse_sub_opts(argc, argv, 3, &o, "");
+		target = parse_u32("TARGET", argv[2]);
+		snprintf(text, sizeof(text), "removed target %u of controller '%s'", target,
+			 argv[1]);
+		done(call("vhost_scsi_controller_remove_target",
+			  json_pack("{s:s,s:I}", "ctrlr", argv[1], "scsi_target_num",
+				    (json_int_t)target)), text);
+	} else if (strcmp(sub, "add-lun") == 0) {
+		uint32_t target, lun;
+
+		need(argc, 5, "scsi add-lun CTRLR TARGET LUN BDEV");
+		parse_sub_opts(argc, argv, 5, &o, "--readonly");
+		target = parse_u32("TARGET", argv[2]);
+		lun = parse_u32("LUN", argv[3]);
+		snprintf(text, sizeof(text), "added LUN %u:%u to controller '%s' (backend '%s'%s)",
+			 target, lun, argv[1], argv[4], o.readonly ? ", read-only" : "");
+		done(call("vhostd_scsi_add_lun",
+			  json_pack("{s:s,s:I,s:I,s:s,s:b}", "ctrlr", argv[1], "target",
+				    (json_int_t)target, "lun", (json_int_t)lun, "bdev_name",
+				    argv[4], "readonly", o.readonly)), text);
+	} else if (strcmp(sub, "remove-lun") == 0) {
+		uint32_t target, lun;
+
+		need(argc, 4, "scsi remove-lun CTRLR TARGET LUN");
+		parse_sub_opts(argc, argv, 4, &o, "");
+		target = parse_u32("TARGET", argv[2]);
+		lun = parse_u32("LUN", argv[3]);
+		snprintf(text, sizeof(text), "removed LUN %u:%u of controller '%s'", target, lun,
+			 argv[1]);
+		done(call("vhostd_scsi_remove_lun",
+			  json_pack("{s:s,s:I,s:I}", "ctrlr", argv[1], "target", (json_int_t)target,
+				    "lun", (json_int_t)lun)), text);
+	} else {
+		die_usage("unknown command 'scsi %s'", sub);
 	}
 }
 
@@ -889,6 +1040,8 @@ main(int argc, char **argv)
 		cmd_bdev(argc, argv);
 	} else if (strcmp(cmd, "ctrlr") == 0) {
 		cmd_ctrlr(argc, argv);
+	} else if (strcmp(cmd, "scsi") == 0) {
+		cmd_scsi(argc, argv);
 	} else if (strcmp(cmd, "stats") == 0) {
 		cmd_stats(argc > 0 ? argv[0] : NULL);
 	} else if (strcmp(cmd, "reload") == 0) {

@@ -452,7 +452,8 @@ section("controllers and teardown")
 
 # ---- configuration and statistics ------------------------------------------------------
 subs = call("framework_get_subsystems")
-check([s["subsystem"] for s in subs] == ["bdev", "vhost_blk"], "subsystems %r" % subs)
+check([s["subsystem"] for s in subs] == ["bdev", "vhost_blk", "vhost_scsi"],
+      "subsystems %r" % subs)
 bcfg = call("framework_get_config", {"name": "bdev", "with_batches": False})
 check({e["params"]["name"]: e["method"] for e in bcfg} ==
       {"ram0": "bdev_malloc_create", "lun0": "bdev_malloc_create", "m1": "bdev_malloc_create",
@@ -460,10 +461,17 @@ check({e["params"]["name"]: e["method"] for e in bcfg} ==
 vcfg = call("framework_get_config", {"name": "vhost_blk"})
 check(sorted(e["params"]["ctrlr"] for e in vcfg) == ["blk1", "c0"] and
       all(e["method"] == "vhost_create_blk_controller" for e in vcfg), "vhost config %r" % vcfg)
+scfg = call("framework_get_config", {"name": "vhost_scsi"})
+check(scfg == [{"method": "vhost_create_scsi_controller",
+                "params": {"ctrlr": "sc0", "cpumask": "0x%x" % (1 << CPU), "num_queues": 1}},
+               {"method": "vhost_scsi_controller_add_target",
+                "params": {"ctrlr": "sc0", "scsi_target_num": 0, "bdev_name": "lun0"}}],
+      "vhost_scsi config %r" % scfg)
 expect_error("framework_get_config", {"name": "nvmf"}, -32602, "no subsystem 'nvmf'")
 saved = call("save_config")
 check(saved == {"subsystems": [{"subsystem": "bdev", "config": bcfg},
-                               {"subsystem": "vhost_blk", "config": vcfg}]},
+                               {"subsystem": "vhost_blk", "config": vcfg},
+                               {"subsystem": "vhost_scsi", "config": scfg}]},
       "save_config differs from framework_get_config")
 
 st = call("vhostd_get_stats")

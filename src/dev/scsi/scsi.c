@@ -286,6 +286,7 @@ cmd_done(struct scsi_cmd *cmd)
 	bool aborted = cmd->abort_response != 0;
 	bool linked = cmd->linked;
 	uint32_t used = RESP_LEN;
+	bool failed;
 
 	if (linked) {
 		TAILQ_REMOVE(&cmd->lu->cmds, cmd, lu_link);
@@ -308,9 +309,12 @@ cmd_done(struct scsi_cmd *cmd)
 		used += (uint32_t)cmd->xfer;
 	}
 	write_resp(st, &resp, sizeof(resp));
-	vhd_stats_account(&t->q->stats, cmd->op, cmd->xfer,
-			  resp.response != VIRTIO_SCSI_S_OK || resp.status != SCSI_STATUS_GOOD,
-			  t->start_tsc);
+	failed = resp.response != VIRTIO_SCSI_S_OK || resp.status != SCSI_STATUS_GOOD;
+	vhd_stats_account(&t->q->stats, cmd->op, cmd->xfer, failed, t->start_tsc);
+	if (cmd->lu != NULL) {
+		/* Per LU too: bdev_get_iostat reports a backend's LUNs. */
+		vhd_stats_account(&cmd->lu->stats, cmd->op, cmd->xfer, failed, t->start_tsc);
+	}
 	vhd_task_complete(t, used);
 	if (aborted && linked) {
 		/* After the command's used entry: the TMF must not overtake it. */
@@ -1102,6 +1106,23 @@ vhd_scsi_lun_resized(struct vhd_dev *dev, uint32_t target, uint32_t lun)
 		return -ENOENT;
 	}
 	return d->exec(d->exec_owner, do_lun_resized, &op);
+}
+
+int
+vhd_scsi_lun_stats(struct vhd_dev *dev, uint32_t target, uint32_t lun, struct vhd_io_stats *io,
+		   uint64_t *inflight)
+{
+	struct scsi_dev *d = to_scsi(dev);
+	const struct scsi_target *t = target < VHD_SCSI_MAX_TARGETS ? d->targets[target] : NULL;
+	const struct scsi_lu *lu = t != NULL ? scsi_target_lu(t, lun) : NULL;
+
+	if (lu == NULL) {
+		return -ENOENT;
+	}
+	/* Whole 64-bit words written by the worker: each is consistent, the set is not. */
+	*io = lu->stats;
+	*inflight = lu->inflight;
+	return 0;
 }
 
 int

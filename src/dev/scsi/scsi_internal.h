@@ -64,6 +64,7 @@ struct scsi_lu {
 	TAILQ_HEAD(, scsi_cmd) cmds; /* the same commands, oldest first (task management) */
 	uint64_t naa;                /* NAA locally assigned designator (WWN) */
 	char serial[SCSI_SERIAL_MAX + 1];
+	struct vhd_io_stats stats;   /* its commands since it was added (vhd_scsi_lun_stats) */
 	TAILQ_ENTRY(scsi_lu) link;   /* device's list of removed LUs still draining */
 };
 
