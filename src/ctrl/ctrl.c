@@ -1540,7 +1540,7 @@ reload_ctrlrs_remove(struct reload *r)
 		}
 		name_list_add(r, &r->replaced_ctrlrs, name);
 		if (nc == NULL) {
-			/* Made over RPC: comes back as it was (LUNs included), on the new backend. */
+			/* Made over RPC: back as it was (with its LUNs), on the new backend. */
 			struct vhd_ctrlr_conf *re = realloc(r->recreate,
 							    (r->nrecreate + 1) * sizeof(*re));
 

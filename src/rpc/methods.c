@@ -855,8 +855,8 @@ luns_stats_json(const struct vhd_ctrlr_info *info)
 
 			(void)vhd_scsi_lun_stats(info->dev, tc->id, lc->lun, &io, &inflight);
 			l = json_pack("{s:i,s:i,s:s,s:b,s:o}", "target", (int)tc->id, "lun",
-				      (int)lc->lun, "backend", lc->backend, "readonly", lc->readonly,
-				      "io", io_json(&io, inflight));
+				      (int)lc->lun, "backend", lc->backend, "readonly",
+				      lc->readonly, "io", io_json(&io, inflight));
 			if (l == NULL || json_array_append_new(a, l) != 0) {
 				json_decref(a);
 				a = NULL;
@@ -1163,8 +1163,8 @@ require_scsi(const char *name, struct vhd_jsonrpc_error *err)
 		return vhd_jsonrpc_fail(err, -ENODEV, "controller '%s' does not exist", name);
 	}
 	if (t.type != VHD_CTRLR_SCSI) {
-		return vhd_jsonrpc_fail(err, -EINVAL, "controller '%s' is a %s controller, not scsi",
-					name, vhd_ctrlr_type_name(t.type));
+		return vhd_jsonrpc_fail(err, -EINVAL, "controller '%s' is a %s controller, not "
+					"scsi", name, vhd_ctrlr_type_name(t.type));
 	}
 	return 0;
 }
@@ -1410,9 +1410,10 @@ ctrlr_config_entries(const struct vhd_ctrlr_info *info, json_t *array)
 			} else {
 				ok = append(array, json_pack("{s:s,s:{s:s,s:i,s:i,s:s,s:b}}",
 							     "method", "vhostd_scsi_add_lun",
-							     "params", "ctrlr", info->name, "target",
-							     (int)tc->id, "lun", (int)lc->lun,
-							     "bdev_name", lc->backend, "readonly",
+							     "params", "ctrlr", info->name,
+							     "target", (int)tc->id, "lun",
+							     (int)lc->lun, "bdev_name",
+							     lc->backend, "readonly",
 							     lc->readonly));
 			}
 		}

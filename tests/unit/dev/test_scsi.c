@@ -799,6 +799,52 @@ Test(scsi, hot_remove_sends_removed_and_waits_for_running_io)
 	expect(&r, "GOOD");
 }
 
+Test(scsi, lun_stats_count_each_lu_and_follow_it)
+{
+	struct vhd_io_stats io;
+	uint64_t inflight;
+	struct sh_io cmd;
+	struct sh_res r;
+
+	r = sh_cmd(3, 0, READ1, sizeof(READ1), NULL, 0, 512);
+	expect(&r, "GOOD");
+	r = sh_cmd(3, 0, CDB(0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0), (uint8_t[512]){0}, 512, 0);
+	expect(&r, "GOOD");
+	r = sh_cmd(3, 0, CDB(0x28, 0, 0xff, 0, 0, 0, 0, 0, 1, 0), NULL, 0, 512);
+	expect(&r, "05/21/00");
+	r = sh_cmd(3, 5, TUR, sizeof(TUR), NULL, 0, 0);   /* no LU: counted nowhere */
+	cr_assert_eq(vhd_scsi_lun_stats(g_sh.dev, 3, 0, &io, &inflight), 0);
+	cr_assert_eq(io.reads, 2);
+	cr_assert_eq(io.read_bytes, 512);
+	cr_assert_eq(io.writes, 1);
+	cr_assert_eq(io.write_bytes, 512);
+	cr_assert_eq(io.errors, 1);
+	cr_assert_eq(inflight, 0);
+	/* A command held in the backend is in flight on its LU only. */
+	g_h1->hold = true;
+	cmd = submit_tagged(0, 1, 1, READ1, sizeof(READ1), 512);
+	sh_run();
+	cr_assert_eq(vhd_scsi_lun_stats(g_sh.dev, 0, 1, &io, &inflight), 0);
+	cr_assert_eq(inflight, 1);
+	cr_assert_eq(vhd_scsi_lun_stats(g_sh.dev, 0, 0, &io, &inflight), 0);
+	cr_assert_eq(inflight, 0);
+	cr_assert_eq(io.reads + io.writes + io.others, 0);
+	hold_release(g_h1);
+	sh_run();
+	cr_assert(sh_result(&cmd, &r));
+	cr_assert_eq(vhd_scsi_lun_stats(g_sh.dev, 0, 1, &io, &inflight), 0);
+	cr_assert_eq(io.reads, 1);
+	cr_assert_eq(inflight, 0);
+	/* Gone with the LU; a LU added again starts from zero. */
+	cr_assert_eq(vhd_scsi_lun_stats(g_sh.dev, 3, 5, &io, &inflight), -ENOENT);
+	cr_assert_eq(vhd_scsi_lun_stats(g_sh.dev, 9, 0, &io, &inflight), -ENOENT);
+	cr_assert_eq(vhd_scsi_remove_lun(g_sh.dev, 3, 0), 0);
+	cr_assert_eq(vhd_scsi_lun_stats(g_sh.dev, 3, 0, &io, &inflight), -ENOENT);
+	cr_assert_eq(vhd_scsi_add_lun(g_sh.dev, 3, 0, g_m3, false), 0);
+	cr_assert_eq(vhd_scsi_lun_stats(g_sh.dev, 3, 0, &io, &inflight), 0);
+	cr_assert_eq(io.reads + io.writes, 0);
+}
+
 Test(scsi, events_missed_without_buffers)
 {
 	struct sh_io e1, e2;
