@@ -3,7 +3,8 @@
 # Kata Containers vhost-user-store: with `kata: {store: DIR}` each blk controller listens on
 # DIR/block/sockets/NAME and has a block device node DIR/block/devices/NAME with major 241 and
 # a minor of its own (the same after a restart). A guest attached through that socket does
-# I/O, and vhostd removes the nodes and sockets when it stops.
+# I/O. Deleting a blk controller over the control socket removes its socket and node at once
+# (one made over RPC gets both too), and vhostd removes the others when it stops.
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 # shellcheck source=lib/vhostd.sh
@@ -51,6 +52,24 @@ mapfile -t dev < <(vhost_user_blk_args c0 "$STORE/block/sockets/kata-disk0" 1)
 run_guest "$script" "${dev[@]}" || fail "guest: $E2E_GUEST_VERDICT"
 assert_eq $((64 * 1024 * 1024)) "$(e2e_result size)" "disk size through the Kata socket"
 assert_eq ok "$(e2e_result fio)" "fio verify through the Kata socket"
+
+# Over RPC: a new controller gets its socket and node; deleting it, or kata-disk0 (its guest
+# has powered off), removes both at once.
+vhostctl bdev create-malloc ram2 16MiB >/dev/null || fail "bdev create-malloc"
+out=$(vhostctl ctrlr create-blk kata-disk2 ram2) || fail "ctrlr create-blk: $out"
+[ -S "$STORE/block/sockets/kata-disk2" ] || fail "no socket for kata-disk2"
+n2=$(node_info kata-disk2)
+[ "${n2%%:*}" = 241 ] || fail "kata-disk2 node: '$n2', want a block device with major 241"
+if [ "$n2" = "$n0" ] || [ "$n2" = "$n1" ]; then fail "kata-disk2 has another's minor ($n2)"; fi
+for n in kata-disk2 kata-disk0; do
+	out=$(vhostctl ctrlr delete "$n") || fail "ctrlr delete $n: $out"
+	[ ! -e "$STORE/block/sockets/$n" ] || fail "socket of $n left after its deletion"
+	[ ! -e "$STORE/block/devices/$n" ] || fail "device node of $n left after its deletion"
+done
+[ -S "$STORE/block/sockets/kata-disk1" ] || fail "deleting other controllers removed kata-disk1"
+assert_eq "$n1" "$(node_info kata-disk1)" "kata-disk1 node after the other deletions"
+out=$(vhostctl bdev delete ram2) || fail "bdev delete ram2: $out"
+log "ok: RPC-made kata-disk2 ($n2) and kata-disk0 deleted with their sockets and nodes"
 
 vhostd_stop || fail "vhostd exited with status $?"
 for n in kata-disk0 kata-disk1; do

@@ -841,6 +841,7 @@ struct lun_op {
 	uint32_t target;
 	uint32_t lun;
 	struct scsi_lu *lu;
+	uint32_t running;            /* remove: commands of the LU still running then */
 	/* Memory the worker may need (add) or gives back (remove); freed by the caller. */
 	struct scsi_target *spare_target;
 	struct scsi_lu **spare_page;
@@ -967,6 +968,7 @@ do_remove_lun(void *arg)
 		post_event(d, VIRTIO_SCSI_T_TRANSPORT_RESET, op->target, op->lun,
 			   VIRTIO_SCSI_EVT_RESET_REMOVED);
 	}
+	op->running = lu->inflight;
 	if (lu->inflight > 0) {
 		TAILQ_INSERT_TAIL(&d->removed, lu, link);
 		return -EINPROGRESS;
@@ -1068,7 +1070,7 @@ vhd_scsi_remove_lun(struct vhd_dev *dev, uint32_t target, uint32_t lun)
 	struct scsi_dev *d = to_scsi(dev);
 	struct lun_op op = {.d = d, .target = target, .lun = lun};
 	struct timespec pause = {0, 1000 * 1000};
-	uint64_t deadline = now_ms() + VHD_SCSI_REMOVE_TIMEOUT_MS;
+	uint64_t start = now_ms(), deadline = start + VHD_SCSI_REMOVE_TIMEOUT_MS;
 	int rc;
 
 	if (!lun_addr_ok(target, lun)) {
@@ -1083,16 +1085,18 @@ vhd_scsi_remove_lun(struct vhd_dev *dev, uint32_t target, uint32_t lun)
 	}
 	while (rc == -EINPROGRESS || rc == -EBUSY) {
 		if (now_ms() > deadline) {
-			VHD_WARNLOG("%s: LUN %u:%u removed, but its backend I/O has not finished "
-				    "after %u ms; it keeps the backend until the controller is "
-				    "deleted", dev->name, target, lun, VHD_SCSI_REMOVE_TIMEOUT_MS);
+			VHD_WARNLOG("%s: LUN %u:%u removed, but its backend I/O (%u commands) "
+				    "has not finished after %u ms; it keeps the backend until the "
+				    "controller is deleted", dev->name, target, lun, op.running,
+				    VHD_SCSI_REMOVE_TIMEOUT_MS);
 			return -ETIMEDOUT;
 		}
 		nanosleep(&pause, NULL);
 		rc = d->exec(d->exec_owner, do_check_removed, &op);
 	}
 	free(op.lu);
-	VHD_NOTICELOG("%s: LUN %u:%u removed", dev->name, target, lun);
+	VHD_NOTICELOG("%s: LUN %u:%u removed (%u commands were running; %" PRIu64 " ms)",
+		      dev->name, target, lun, op.running, now_ms() - start);
 	return 0;
 }
 
