@@ -18,7 +18,7 @@
 
 #include "vhostd/dev.h"
 
-/* Longest time vhd_scsi_remove_lun() waits for a removed LUN's backend I/O. */
+/* Longest time vhd_scsi_remove_lun() waits for a removed LUN's backend I/O (by default). */
 #define VHD_SCSI_REMOVE_TIMEOUT_MS 10000
 
 /* Run fn(arg) on the thread that owns the device's queues and return its result. */
@@ -38,6 +38,7 @@ struct vhd_scsi_conf {
 	unsigned int nluns;
 	vhd_scsi_exec_fn exec;       /* Required. */
 	void *exec_owner;            /* passed to exec (the controller's worker) */
+	uint32_t remove_timeout_ms;  /* vhd_scsi_remove_lun()'s wait; 0: VHD_SCSI_REMOVE_TIMEOUT_MS */
 };
 
 /* 256 vrings (DPDK's limit) minus control and event queue. */
@@ -70,9 +71,9 @@ int vhd_scsi_add_lun(struct vhd_dev *dev, uint32_t target, uint32_t lun, struct 
  * it was the target's last LUN), the guest gets TRANSPORT_RESET/REMOVED (with HOTPLUG) and the
  * target's other LUNs 06/3F/0E. Commands already started complete normally; this waits for
  * them, so on 0 the bdev is no longer used by the LUN.
- * \return 0, -ENOENT, -ETIMEDOUT (backend I/O still running after VHD_SCSI_REMOVE_TIMEOUT_MS:
- *         the LUN is gone for the guest but the device keeps using the bdev until it is
- *         destroyed).
+ * \return 0, -ENOENT, -ETIMEDOUT (backend I/O still running after conf->remove_timeout_ms:
+ *         the LUN is gone for the guest; its commands complete when their I/O does, but the
+ *         device keeps using the bdev until it is destroyed).
  */
 int vhd_scsi_remove_lun(struct vhd_dev *dev, uint32_t target, uint32_t lun);
 

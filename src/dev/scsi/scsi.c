@@ -63,6 +63,7 @@ struct scsi_dev {
 	struct vhd_dev base;
 	vhd_scsi_exec_fn exec;
 	void *exec_owner;
+	uint32_t remove_timeout_ms;
 	/* Owned by the worker while queues run; by the control path otherwise. */
 	struct scsi_target *targets[VHD_SCSI_MAX_TARGETS];
 	TAILQ_HEAD(, scsi_lu) removed;    /* unlinked LUs whose commands still run */
@@ -1070,7 +1071,7 @@ vhd_scsi_remove_lun(struct vhd_dev *dev, uint32_t target, uint32_t lun)
 	struct scsi_dev *d = to_scsi(dev);
 	struct lun_op op = {.d = d, .target = target, .lun = lun};
 	struct timespec pause = {0, 1000 * 1000};
-	uint64_t start = now_ms(), deadline = start + VHD_SCSI_REMOVE_TIMEOUT_MS;
+	uint64_t start = now_ms(), deadline = start + d->remove_timeout_ms;
 	int rc;
 
 	if (!lun_addr_ok(target, lun)) {
@@ -1088,7 +1089,7 @@ vhd_scsi_remove_lun(struct vhd_dev *dev, uint32_t target, uint32_t lun)
 			VHD_WARNLOG("%s: LUN %u:%u removed, but its backend I/O (%u commands) "
 				    "has not finished after %u ms; it keeps the backend until the "
 				    "controller is deleted", dev->name, target, lun, op.running,
-				    VHD_SCSI_REMOVE_TIMEOUT_MS);
+				    d->remove_timeout_ms);
 			return -ETIMEDOUT;
 		}
 		nanosleep(&pause, NULL);
@@ -1155,6 +1156,8 @@ vhd_scsi_create(const struct vhd_scsi_conf *conf, struct vhd_dev **dev)
 	d->base.num_queues = conf->num_queues;
 	d->exec = conf->exec;
 	d->exec_owner = conf->exec_owner;
+	d->remove_timeout_ms = conf->remove_timeout_ms != 0 ? conf->remove_timeout_ms :
+							       VHD_SCSI_REMOVE_TIMEOUT_MS;
 	TAILQ_INIT(&d->removed);
 	TAILQ_INIT(&d->event_bufs);
 	TAILQ_INIT(&d->tmfs);

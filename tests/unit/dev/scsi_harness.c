@@ -106,6 +106,7 @@ sh_setup(const struct vhd_scsi_lun_def *luns, unsigned int n, uint64_t features)
 		.luns = luns,
 		.nluns = n,
 		.exec = sh_exec,
+		.remove_timeout_ms = SH_REMOVE_TIMEOUT_MS,
 	};
 
 	memset(&g_sh, 0, sizeof(g_sh));

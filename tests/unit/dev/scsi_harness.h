@@ -17,6 +17,7 @@
 #define SH_NREQ 2                 /* request queues: vrings 2 and 3 */
 #define SH_NQ (2 + SH_NREQ)
 #define SH_MEM_SIZE (8u << 20)
+#define SH_REMOVE_TIMEOUT_MS 300  /* vhd_scsi_remove_lun()'s wait for held backend I/O */
 
 struct sh_ring {
 	struct vhd_vring_desc *desc;

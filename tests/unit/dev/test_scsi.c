@@ -799,6 +799,31 @@ Test(scsi, hot_remove_sends_removed_and_waits_for_running_io)
 	expect(&r, "GOOD");
 }
 
+Test(scsi, hot_remove_times_out_on_io_that_does_not_finish)
+{
+	struct sh_io cmd;
+	struct sh_res r;
+
+	g_h1->hold = true;
+	cmd = submit_tagged(0, 1, 1, READ1, sizeof(READ1), 512);
+	sh_run();
+	/* The I/O outlives the wait: gone for the guest, the command still running. */
+	cr_assert_eq(vhd_scsi_remove_lun(g_sh.dev, 0, 1), -ETIMEDOUT);
+	cr_assert(!sh_result(&cmd, &r));
+	r = sh_cmd(0, 1, TUR, sizeof(TUR), NULL, 0, 0);
+	expect(&r, "05/25/00");
+	cr_assert_eq(vhd_scsi_remove_lun(g_sh.dev, 0, 1), -ENOENT);
+	/* The address can be used again while the old LU drains. */
+	cr_assert_eq(vhd_scsi_add_lun(g_sh.dev, 0, 1, g_spare, false), 0);
+	r = sh_cmd(0, 1, TUR, sizeof(TUR), NULL, 0, 0);
+	expect(&r, "GOOD");
+	/* When the backend finally answers, the old command completes normally. */
+	hold_release(g_h1);
+	sh_run();
+	cr_assert(sh_result(&cmd, &r), "the command of the removed LUN never completed");
+	expect(&r, "GOOD");
+}
+
 Test(scsi, lun_stats_count_each_lu_and_follow_it)
 {
 	struct vhd_io_stats io;
