@@ -765,14 +765,22 @@ cmd_stats(const char *name)
 	row(&t, "CONTROLLER/QUEUE\tREADS\tWRITES\tFLUSHES\tDISCARDS\tREAD\tWRITTEN\tERRORS"
 	    "\tIN FLIGHT\tAVG LATENCY");
 	json_array_foreach(json_object_get(r, "controllers"), i, c) {
+		json_t *luns = json_object_get(c, "luns");
 		char label[128];
 
-		snprintf(label, sizeof(label), "%s (%s%s)", str(c, "name"), str(c, "backend"),
+		/* A scsi controller has no backend of its own: its LUNs have theirs. */
+		snprintf(label, sizeof(label), "%s (%s%s)", str(c, "name"),
+			 luns != NULL ? "scsi" : str(c, "backend"),
 			 flag(c, "connected") ? ", connected" : "");
 		stats_row(&t, label, json_object_get(c, "total"));
 		json_array_foreach(json_object_get(c, "queues"), j, q) {
 			snprintf(label, sizeof(label), "  q%" PRIu64 "%s", u64(q, "index"),
 				 flag(q, "started") ? "" : " (stopped)");
+			stats_row(&t, label, json_object_get(q, "io"));
+		}
+		json_array_foreach(luns, j, q) {
+			snprintf(label, sizeof(label), "  lun %" PRIu64 ":%" PRIu64 " (%s)",
+				 u64(q, "target"), u64(q, "lun"), str(q, "backend"));
 			stats_row(&t, label, json_object_get(q, "io"));
 		}
 	}

@@ -507,6 +507,9 @@ grep -Eq '^vc +0 +300 +d1 +read-only$' <<<"$LAST_OUT" || fail "scsi list 0:300: 
 grep -Eq '^vc +9 +0 +d1 +read-write$' <<<"$LAST_OUT" || fail "scsi list 9:0: $LAST_OUT"
 expect_ok ctl ctrlr list vc
 grep -Eq '^vc +scsi +3 LUNs ' <<<"$LAST_OUT" || fail "ctrlr list with LUNs: $LAST_OUT"
+expect_ok ctl stats vc
+grep -Eq '^vc \(scsi\) +0 +0 ' <<<"$LAST_OUT" || fail "stats vc: $LAST_OUT"
+grep -Eq '^  lun 0:300 \(d1\) +0 +0 ' <<<"$LAST_OUT" || fail "stats of LUN 0:300: $LAST_OUT"
 expect_ok ctl scsi list
 grep -q '^vs0 ' <<<"$LAST_OUT" || fail "scsi list of every controller: $LAST_OUT"
 expect_fail "vhostd_scsi_add_lun: controller 'vc': LUN 0:300 already exists \(code -17\)" \
