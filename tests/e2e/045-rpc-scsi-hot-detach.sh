@@ -47,9 +47,16 @@ fio --name=load --filename=$d1 --ioengine=libaio --direct=1 --rw=randwrite --bs=
 	--iodepth=16 --size=48M --time_based --runtime=60 --eta=never \
 	--output=/tmp/fio-load.txt >/dev/null 2>&1 &
 pl=$!
-fio_verify $d0 --size=24M --iodepth=8 >/tmp/fio-verify.log 2>&1 &
+fio_verify $d0 --size=12M --iodepth=8 >/tmp/fio-verify.log 2>&1 &
 pv=$!
-sleep 0.5
+# Both disks busy (writes completed: field 5 of the stat file) before the host acts.
+t=300
+while [ "$(awk '{ print $5 }' /sys/block/${d0#/dev/}/stat)" -lt 64 ] ||
+	[ "$(awk '{ print $5 }' /sys/block/${d1#/dev/}/stat)" -lt 64 ]; do
+	t=$((t - 1))
+	[ "$t" -gt 0 ] || fail "fio did not start writing within 30 s"
+	sleep 0.1
+done
 result phase=io
 # The host removes LUN 0:1 now.
 t=300
@@ -87,7 +94,7 @@ mapfile -t dev < <(vhost_user_scsi_args c0 "$E2E_TMP/vs0" 2)
 run_guest_bg "$script" "${dev[@]}"
 guest=$E2E_GUEST_PID
 wait_guest_result phase 60 "$guest" >/dev/null
-sleep 1
+sleep 0.5
 t0=$(date +%s.%N)
 out=$(vhostctl scsi remove-lun vs0 0 1) || fail "scsi remove-lun: $out"
 secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
