@@ -95,6 +95,13 @@ struct vhd_vhost {
 	struct vhd_worker *worker;
 	pthread_mutex_t lock;        /* control path: callbacks vs. create/destroy/RPC */
 	struct session *session;     /* the connected front-end, if any */
+	/*
+	 * A connection accepted while `session` still exists. A front-end that hangs up and
+	 * reconnects at once can be accepted before DPDK has processed the hang-up, so the
+	 * newcomer waits: at its first message it takes over if the old connection is gone by
+	 * then, and is refused otherwise (one front-end per disk).
+	 */
+	struct session *waiting;
 	bool deleting;
 	/* Statistics of queues that stopped, per vring, so figures survive reconnects. */
 	struct vhd_io_stats *retired;
@@ -357,16 +364,22 @@ stop_all(struct vhd_vhost *vh, struct session *s)
 }
 
 static void
+forget_vid(struct vhd_vhost *vh, int vid)
+{
+	pthread_mutex_lock(&g_lock);
+	if (vid >= 0 && vid < MAX_VIDS && g_by_vid[vid] == vh) {
+		g_by_vid[vid] = NULL;
+	}
+	pthread_mutex_unlock(&g_lock);
+}
+
+static void
 free_session(struct vhd_vhost *vh)
 {
 	struct session *s = vh->session;
 
 	stop_all(vh, s);
-	pthread_mutex_lock(&g_lock);
-	if (s->vid >= 0 && s->vid < MAX_VIDS && g_by_vid[s->vid] == vh) {
-		g_by_vid[s->vid] = NULL;
-	}
-	pthread_mutex_unlock(&g_lock);
+	forget_vid(vh, s->vid);
 	free(s->mem);
 	free(s);
 	vh->session = NULL;
@@ -400,8 +413,8 @@ on_new_connection(int vid)
 		pthread_mutex_unlock(&vh->lock);
 		return -1;
 	}
-	if (vh->session != NULL) {
-		VHD_WARNLOG("%s: refusing a second front-end on %s (one is connected)",
+	if (vh->session != NULL && vh->waiting != NULL) {
+		VHD_WARNLOG("%s: refusing a third front-end on %s (one is connected)",
 			    vh->dev->name, path);
 		pthread_mutex_unlock(&vh->lock);
 		return -1;
@@ -412,22 +425,56 @@ on_new_connection(int vid)
 		return -1;
 	}
 	s->vid = vid;
-	vh->session = s;
+	if (vh->session != NULL) {
+		vh->waiting = s;
+	} else {
+		vh->session = s;
+		VHD_NOTICELOG("%s: front-end connected", vh->dev->name);
+	}
 	pthread_mutex_lock(&g_lock);
 	g_by_vid[vid] = vh;
 	pthread_mutex_unlock(&g_lock);
 	rte_vhost_extern_callback_register(vid, &g_extern_ops, NULL);
-	VHD_NOTICELOG("%s: front-end connected", vh->dev->name);
 	pthread_mutex_unlock(&vh->lock);
 	return 0;
+}
+
+/*
+ * First message of a waiting connection (vh->lock held): take over if the previous
+ * front-end has gone meanwhile. \return false when the newcomer must be refused.
+ */
+static bool
+admit_waiting(struct vhd_vhost *vh)
+{
+	if (vh->session != NULL) {
+		VHD_WARNLOG("%s: refusing a second front-end on %s (one is connected)",
+			    vh->dev->name, vh->path);
+		return false;
+	}
+	vh->session = vh->waiting;
+	vh->waiting = NULL;
+	VHD_NOTICELOG("%s: front-end connected", vh->dev->name);
+	return true;
 }
 
 static void
 on_destroy_connection(int vid)
 {
-	struct vhd_vhost *vh;
+	struct vhd_vhost *vh = vhost_of_vid(vid);
 
-	if (lock_session(vid, &vh) == NULL) {
+	if (vh == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&vh->lock);
+	if (vh->waiting != NULL && vh->waiting->vid == vid) {
+		free(vh->waiting);
+		vh->waiting = NULL;
+		forget_vid(vh, vid);
+		pthread_mutex_unlock(&vh->lock);
+		return;
+	}
+	if (vh->session == NULL || vh->session->vid != vid) {
+		pthread_mutex_unlock(&vh->lock);
 		return;
 	}
 	if (vh->session->start_pending) {
@@ -552,6 +599,20 @@ pre_msg(int vid, void *arg)
 	struct vhd_vhost *vh;
 	struct session *s;
 
+	vh = vhost_of_vid(vid);
+	if (vh != NULL) {
+		bool refuse = false;
+
+		pthread_mutex_lock(&vh->lock);
+		if (vh->waiting != NULL && vh->waiting->vid == vid) {
+			refuse = !admit_waiting(vh);
+		}
+		pthread_mutex_unlock(&vh->lock);
+		if (refuse) {
+			/* DPDK closes the connection; destroy_connection frees the waiter. */
+			return RTE_VHOST_MSG_RESULT_ERR;
+		}
+	}
 	switch (msg->request) {
 	case VHU_SET_FEATURES:
 	case VHU_GET_CONFIG:
@@ -721,6 +782,11 @@ vhd_vhost_destroy(struct vhd_vhost *vh)
 	pthread_mutex_lock(&vh->lock);
 	if (vh->session != NULL) {
 		free_session(vh);
+	}
+	if (vh->waiting != NULL) {
+		forget_vid(vh, vh->waiting->vid);
+		free(vh->waiting);
+		vh->waiting = NULL;
 	}
 	pthread_mutex_unlock(&vh->lock);
 	pthread_mutex_lock(&g_lock);

@@ -11,6 +11,9 @@
  * Usage: vhd-hostile-guest SOCKET CASE [WAIT_MS]; `vhd-hostile-guest --list` lists CASEs.
  * The special case `config-256` instead asks for the whole 256-byte config space at once (as
  * SPDK's virtio-user initiator does) and prints "config capacity=C tail_zero=0|1".
+ * `second-after-close` and `second-while-connected` open a second connection while a first
+ * front-end is attached, then (after closing the first, or not) talk on the second and print
+ * "second admitted" or "second refused".
  * Exit status 0 when the exchange ran (whatever the outcome), 1 on a setup failure.
  * Used by tests/system/022-vhostd-hostile-guest.sh, which checks outcomes and vhostd's log.
  */
@@ -233,6 +236,8 @@ static const struct {
 	void (*fn)(struct ctx *c);
 } g_cases[] = {
 	{"config-256", NULL},
+	{"second-after-close", NULL},
+	{"second-while-connected", NULL},
 	{"good-read", case_good_read},
 	{"descriptor-loop", case_descriptor_loop},
 	{"head-out-of-range", case_head_out_of_range},
@@ -251,6 +256,44 @@ static const struct {
 	{"sector-past-end", case_sector_past_end},
 	{"huge-length", case_huge_length},
 };
+
+/* A front-end that reconnects can be accepted before the back-end sees its old connection
+ * close; one that connects beside a live one is an intruder. */
+static int
+second_front_end(const char *path, bool close_first)
+{
+	struct vub_blk_opts opts = {.path = path, .features = VUB_BLK_FEATURES_DEFAULT};
+	struct timespec pause = {0, 300 * 1000 * 1000};
+	struct vub_blk first;
+	struct vub_conn second;
+	uint64_t features = 0;
+	int rc;
+
+	memset(&first, 0, sizeof(first));
+	memset(&second, 0, sizeof(second));
+	if (vub_blk_connect(&first, &opts) != 0 || vub_blk_start(&first, 1, QSIZE, 4096) != 0) {
+		fprintf(stderr, "setup: %s\n", vub_blk_error(&first));
+		vub_blk_close(&first);
+		return 1;
+	}
+	if (vub_conn_connect(&second, path, 2000) != 0) {
+		fprintf(stderr, "setup: second connect: %s\n", vub_conn_error(&second));
+		vub_blk_close(&first);
+		return 1;
+	}
+	nanosleep(&pause, NULL);
+	if (close_first) {
+		vub_blk_close(&first);
+		nanosleep(&pause, NULL);
+	}
+	rc = vub_get_features(&second, &features);
+	printf("second %s\n", rc == 0 && features != 0 ? "admitted" : "refused");
+	vub_conn_close(&second);
+	if (!close_first) {
+		vub_blk_close(&first);
+	}
+	return 0;
+}
 
 static uint64_t
 now_ms(void)
@@ -300,6 +343,9 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (idx == 1 || idx == 2) {
+		return second_front_end(argv[1], idx == 1);
+	}
 	memset(&c, 0, sizeof(c));
 	opts.path = argv[1];
 	opts.features = VUB_BLK_FEATURES_DEFAULT;

@@ -64,6 +64,16 @@ out=$("$CLIENT" "$tmp/d0" config-256) || fail "config-256: client failed"
 	fail "GET_CONFIG of 256 bytes (SPDK virtio-user style): '$out'"
 pass "GET_CONFIG for 256 bytes answered with exactly 256, zero-padded"
 check good-read status=0
+
+# One front-end per disk, but a reconnecting front-end may be accepted before vhostd has seen
+# its old connection close: it must then be served, while a real second one is refused.
+out=$("$CLIENT" "$tmp/d0" second-after-close) || fail "second-after-close: client failed"
+[ "$out" = "second admitted" ] || fail "reconnect accepted before the old close was seen: '$out'"
+pass "a connection accepted before the previous one closed is served once it has closed"
+out=$("$CLIENT" "$tmp/d0" second-while-connected) || fail "second-while-connected: client failed"
+[ "$out" = "second refused" ] || fail "a second front-end beside a live one: '$out'"
+grep -q "refusing a second front-end on $tmp/d0" "$tmp/vhostd.log" || fail "no refusal logged"
+pass "a second front-end beside a live one is refused with a log line"
 check descriptor-loop broken "loops or is longer than"
 check head-out-of-range broken "holds head 19, queue size is 16"
 check avail-index-jump broken "avail index moved from 0 to 21"

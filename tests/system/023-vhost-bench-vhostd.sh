@@ -58,6 +58,14 @@ for _ in $(seq 40); do
 	bench -s "$tmp/ram" --rw randread --bs 4k --iodepth 4 --queues 2 --number-ios 200
 done
 pass "40 connect/run/disconnect cycles on one socket"
+# Hang up and reconnect at once, many times: the new connection can be accepted before vhostd
+# has seen the old one close, and must still be served (not refused as a second front-end).
+for _ in $(seq 150); do
+	out=$("$BUILD_DIR/tests/func/vhd-hostile-guest" "$tmp/ram" good-read 3000) ||
+		fail "quick reconnect: client setup failed: $out"
+	grep -q "^completed status=0 " <<<"$out" || fail "quick reconnect: '$out'"
+done
+pass "150 immediate reconnects served"
 kill -0 "$vpid" || fail "vhostd died"
 if grep -Eq "broken by the guest|error" "$tmp/vhostd.log"; then
 	fail "errors in the vhostd log: $(grep -E "broken|error" "$tmp/vhostd.log" | head -3)"
