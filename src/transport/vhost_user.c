@@ -10,7 +10,12 @@
  *    and restarted in the post hook when the layout really changes;
  *  - GET_CONFIG/SET_CONFIG reach a non-vDPA device only through the extern pre hook;
  *  - unregister does not call destroy_connection and unmaps guest memory even when
- *    new_device never fired, so queues are stopped before unregistering.
+ *    new_device never fired, so queues are stopped before unregistering;
+ *  - destroy_connection runs before the library unmaps guest memory.
+ * Backends whose device DMAs into guest memory (nvme) get each region of the memory table
+ * DMA-mapped when we first read the table, and unmapped after the queues are drained and
+ * before the library munmaps it: in the SET_MEM_TABLE pre hook when the layout changes, on
+ * disconnect, and before unregistering.
  * Workers never call a locking rte_vhost function (they signal the call eventfd themselves),
  * so waiting for a worker while DPDK holds its virtqueue locks cannot deadlock.
  */
@@ -86,6 +91,8 @@ struct session {
 	bool warned_extra_queue;
 	struct timespec started;     /* front-end began starting the device (SET_FEATURES) */
 	bool start_pending;          /* ... and has not shared memory yet */
+	struct vhd_mem dma_mem;      /* the table DMA-mapped for the device's backends */
+	bool dma_mapped;
 };
 
 struct vhd_vhost {
@@ -165,6 +172,67 @@ read_mem_table(int vid, struct vhd_mem *out)
 	return 0;
 }
 
+/* ---- DMA mappings of guest memory for backends that need them ---- */
+
+struct dma_walk {
+	struct vhd_vhost *vh;
+	const struct vhd_mem *mem;
+	bool map;
+};
+
+static void
+dma_walk_bdev(struct vhd_bdev *bdev, void *arg)
+{
+	struct dma_walk *w = arg;
+
+	if (!vhd_bdev_needs_dma_map(bdev)) {
+		return;
+	}
+	for (uint32_t i = 0; i < w->mem->nregions; i++) {
+		const struct vhd_mem_region *r = &w->mem->regions[i];
+		void *va = (void *)(uintptr_t)r->hva;
+		int rc;
+
+		if (!w->map) {
+			vhd_bdev_dma_unmap(bdev, va, r->size);
+			continue;
+		}
+		rc = vhd_bdev_dma_map(bdev, va, r->size);
+		if (rc != 0) {
+			VHD_ERRLOG("%s: cannot DMA-map guest memory region %u (%" PRIu64 " MiB) for "
+				   "backend %s: %s; its I/O into that memory fails", w->vh->dev->name,
+				   i, r->size >> 20, bdev->name, strerror(-rc));
+		}
+	}
+}
+
+/* Map the current table for the device's backends (nothing for most backends). */
+static void
+dma_map_mem(struct vhd_vhost *vh, struct session *s)
+{
+	struct dma_walk w = {vh, s->mem, true};
+
+	if (vh->dev->ops->foreach_bdev == NULL || s->mem == NULL || s->dma_mapped) {
+		return;
+	}
+	vh->dev->ops->foreach_bdev(vh->dev, dma_walk_bdev, &w);
+	s->dma_mem = *s->mem;
+	s->dma_mapped = true;
+}
+
+/* Undo dma_map_mem(). The queues must be stopped: no backend I/O uses the memory. */
+static void
+dma_unmap_mem(struct vhd_vhost *vh, struct session *s)
+{
+	struct dma_walk w = {vh, &s->dma_mem, false};
+
+	if (!s->dma_mapped) {
+		return;
+	}
+	vh->dev->ops->foreach_bdev(vh->dev, dma_walk_bdev, &w);
+	s->dma_mapped = false;
+}
+
 /* Make s->mem describe the current table. Called only when no queue uses the old one, or
  * when the layout is unchanged (then the old one stays). */
 static int
@@ -191,9 +259,14 @@ refresh_mem(struct vhd_vhost *vh, struct session *s)
 		free(m);
 		return -EBUSY;
 	}
+	/* Normally already done by the SET_MEM_TABLE pre hook. */
+	dma_unmap_mem(vh, s);
 	free(s->mem);
 	s->mem = m;
 	s->start_pending = false;
+	if (!vh->deleting) {
+		dma_map_mem(vh, s);
+	}
 	if (m->nregions == 0) {
 		VHD_ERRLOG("%s: the front-end shared no guest memory; %s", vh->dev->name,
 			   g_share_hint);
@@ -354,6 +427,7 @@ free_session(struct vhd_vhost *vh)
 	struct session *s = vh->session;
 
 	stop_all(vh, s);
+	dma_unmap_mem(vh, s);
 	pthread_mutex_lock(&g_lock);
 	if (s->vid >= 0 && s->vid < MAX_VIDS && g_by_vid[s->vid] == vh) {
 		g_by_vid[s->vid] = NULL;
@@ -583,7 +657,10 @@ pre_msg(int vid, void *arg)
 		break;
 	case VHU_SET_MEM_TABLE:
 		memset(s->restart, 0, sizeof(s->restart));
-		if (s->nstarted > 0 && layout_changes(s, msg)) {
+		if (!layout_changes(s, msg)) {
+			break;
+		}
+		if (s->nstarted > 0) {
 			VHD_NOTICELOG("%s: guest memory layout changes; pausing %u queues",
 				      vh->dev->name, s->nstarted);
 			for (uint16_t qid = 0; qid < MAX_VRINGS; qid++) {
@@ -593,6 +670,8 @@ pre_msg(int vid, void *arg)
 				}
 			}
 		}
+		/* Drained: no backend I/O uses the old regions, which the library unmaps next. */
+		dma_unmap_mem(vh, s);
 		break;
 	}
 	pthread_mutex_unlock(&vh->lock);
@@ -724,6 +803,8 @@ vhd_vhost_destroy(struct vhd_vhost *vh)
 	vh->deleting = true;
 	if (vh->session != NULL) {
 		stop_all(vh, vh->session);
+		/* Unregistering unmaps guest memory without telling us. */
+		dma_unmap_mem(vh, vh->session);
 	}
 	pthread_mutex_unlock(&vh->lock);
 
