@@ -313,6 +313,10 @@ nvme_ctrlr_abort_async(struct nvme_ctrlr *c, uint16_t sqid, uint16_t cid)
 	if (pthread_mutex_trylock(&c->admin_lock) != 0) {
 		return -EAGAIN;
 	}
+	/* Completed ABORTs give their slot and their share of the abort limit back. */
+	if (nvme_ctrlr_state(c) == NVME_CTRLR_READY) {
+		admin_reap(c);
+	}
 	if (nvme_ctrlr_state(c) != NVME_CTRLR_READY || c->aborts_inflight >= c->abort_limit) {
 		pthread_mutex_unlock(&c->admin_lock);
 		return -EBUSY;

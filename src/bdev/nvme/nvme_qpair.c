@@ -509,6 +509,11 @@ nvme_qpair_submit(struct nvme_qpair *qp, struct vhd_bdev_io *io)
 	if (qp->wait_head != NULL || qp->nfree == 0) {
 		return -EAGAIN;
 	}
+	if (qp->nfree == qp->depth - 1) {
+		/* Idle pairs are not polled, so the round's clock may be old: deadlines count
+		 * from now. */
+		qp->now_us = c->env.ops->now_us(c->env.ctx);
+	}
 	memset(x, 0, sizeof(*x));
 	if (io->type != VHD_IO_FLUSH && io->length == 0) {
 		return -EINVAL;
@@ -822,7 +827,7 @@ scan_timeouts(struct nvme_qpair *qp)
 		VHD_WARNLOG("%s q%u: %u commands got no completion within %" PRIu64 " ms; "
 			    "aborting them", c->name, qp->qid, expired, c->io_timeout_us / 1000);
 	}
-	if (aborting > 0) {
+	if (aborting > 0 || __atomic_load_n(&c->aborts_inflight, __ATOMIC_RELAXED) > 0) {
 		nvme_ctrlr_admin_poll(c);
 	}
 	if (need_reset) {
