@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=bash
+# Helpers for the NVMe backend's e2e tests (07x-*): vhostd runs inside the guest, on an
+# emulated NVMe drive behind QEMU's emulated Intel IOMMU. Source after lib/common.sh, with
+# E2E_KIT_FLAVOUR=vhostd set before common.sh.
+#
+#   mapfile -t qargs < <(nvme_qemu_args IMAGE)     # QEMU args: vIOMMU + NVMe drive on IMAGE
+#   E2E_GUEST_FILES="... $NVME_GUEST_LIB"           # guest helpers, /tmp/files/nvme-guest.sh
+
+[ "${E2E_KIT_FLAVOUR:-}" = vhostd ] || fail "lib/nvme.sh needs E2E_KIT_FLAVOUR=vhostd"
+NVME_GUEST_LIB=$E2E_LIB/nvme-guest.sh
+# vhostd, vhost-bench and the kernel share the guest: give it room, and turn the IOMMU on.
+E2E_MEM=${E2E_MEM:-1G}
+E2E_APPEND="${E2E_APPEND:-} intel_iommu=on"
+
+for _b in src/vhostd src/tools/vhost-bench/vhost-bench tests/e2e/tools/vub-io; do
+	[ -x "$BUILD_DIR/$_b" ] || fail "$BUILD_DIR/$_b not built (ninja -C $BUILD_DIR)"
+done
+unset _b
+
+# nvme_qemu_args IMAGE [NVME_PROPS] — QEMU arguments (one per line) for an emulated Intel
+# IOMMU and an NVMe controller (serial deadbeef) whose namespace 1 is the raw IMAGE.
+nvme_qemu_args() {
+	printf '%s\n' -device intel-iommu \
+		-drive "file=$1,if=none,id=nv0,format=raw,cache=none,aio=native" \
+		-device "nvme,drive=nv0,serial=deadbeef${2:+,$2}"
+}
