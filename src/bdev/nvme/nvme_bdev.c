@@ -298,6 +298,9 @@ nvme_channel_create(struct vhd_bdev *bdev, struct vhd_bdev_channel **out)
 	}
 	rc = nvme_qpair_create(&nb->dev->ctrlr, &nb->ns, NVME_IO_DEPTH, vhd_bdev_io_complete,
 			       &c->qp);
+	if (rc != 0 && nvme_ctrlr_state(&nb->dev->ctrlr) >= NVME_CTRLR_FAILED) {
+		rc = nvme_ctrlr_state(&nb->dev->ctrlr) == NVME_CTRLR_GONE ? -ENODEV : -EIO;
+	}
 	if (rc == -ENODEV || rc == -EIO) {
 		/* The controller is gone or failed: a channel that fails every I/O at once
 		 * beats a queue the guest waits on forever. */
@@ -362,6 +365,10 @@ nvme_dma_map(struct vhd_bdev *bdev, void *vaddr, uint64_t len)
 	uint64_t va = (uint64_t)(uintptr_t)vaddr;
 	int rc = 0;
 
+	/* A controller that is gone or failed does no DMA: nothing to map (its I/O fails). */
+	if (nvme_ctrlr_state(&nb->dev->ctrlr) >= NVME_CTRLR_FAILED) {
+		return 0;
+	}
 	pthread_mutex_lock(&nb->maps_lock);
 	for (unsigned int i = 0; i < nb->nmaps; i++) {
 		if (nb->maps[i].vaddr == va && nb->maps[i].len == len) {

@@ -882,6 +882,14 @@ nvme_qpair_create(struct nvme_ctrlr *c, const struct nvme_ns *ns, uint16_t depth
 	if (depth < 2) {
 		return -EINVAL;
 	}
+	switch (nvme_ctrlr_state(c)) {
+	case NVME_CTRLR_GONE:
+		return -ENODEV;
+	case NVME_CTRLR_FAILED:
+		return -EIO;
+	default:
+		break;
+	}
 	qp = calloc(1, sizeof(*qp));
 	if (qp == NULL) {
 		return -ENOMEM;

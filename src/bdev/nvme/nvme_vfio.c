@@ -41,6 +41,7 @@ struct vfio_domain {
 	int group_fd;
 	int container_fd;
 	unsigned int refs;
+	bool dead;                     /* a device was handed back: the IOMMU domain is gone */
 	pthread_mutex_t lock;          /* iova, table writers, map/unmap ioctls */
 	struct nvme_iova_space iova;
 	struct nvme_dma_table table;
@@ -662,6 +663,11 @@ vhd_vfio_release(struct vhd_vfio_dev *d)
 	disable_req_irq(d);
 	close(d->dev_fd);
 	d->dev_fd = -1;
+	/* With its device gone the group's IOMMU domain is torn down: later map and unmap
+	 * calls only keep the bookkeeping. */
+	pthread_mutex_lock(&d->dom->lock);
+	d->dom->dead = true;
+	pthread_mutex_unlock(&d->dom->lock);
 	VHD_NOTICELOG("%s: device handed back to the kernel", d->bdf);
 }
 
@@ -670,6 +676,9 @@ vhd_vfio_release(struct vhd_vfio_dev *d)
 static int
 iommu_map(struct vfio_domain *dom, uint64_t vaddr, uint64_t iova, uint64_t size)
 {
+	if (dom->dead) {
+		return -ENODEV;
+	}
 	struct vfio_iommu_type1_dma_map m = {
 		.argsz = sizeof(m),
 		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
@@ -690,7 +699,7 @@ iommu_unmap(struct vfio_domain *dom, uint64_t iova, uint64_t size)
 		.size = size,
 	};
 
-	if (ioctl(dom->container_fd, VFIO_IOMMU_UNMAP_DMA, &u) != 0) {
+	if (!dom->dead && ioctl(dom->container_fd, VFIO_IOMMU_UNMAP_DMA, &u) != 0) {
 		VHD_WARNLOG("IOMMU group %d: unmap of IOVA 0x%lx failed: %s", dom->group_no,
 			    (unsigned long)iova, strerror(errno));
 	}
