@@ -42,7 +42,7 @@ usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"Usage: %s -c FILE [options]\n"
-		"User-space vhost-user storage target: serves virtio-blk disks to VMs.\n"
+		"User-space vhost-user storage target: serves virtio-blk and virtio-scsi disks to VMs.\n"
 		"\n"
 		"  -c, --config FILE      configuration file (YAML, see docs/config.md)\n"
 		"      --check            validate the configuration and exit\n"

@@ -37,6 +37,24 @@ int vhd_ctrl_ctrlr_create(const struct vhd_ctrlr_conf *conf, char *err, size_t e
 /* \return 0, -ENOENT, -EBUSY (a front-end is connected and force is false). */
 int vhd_ctrl_ctrlr_delete(const char *name, bool force, char *err, size_t err_len);
 
+/*
+ * Add a LUN to a running scsi controller (the guest is told when it negotiated hot-plug; see
+ * vhd_scsi_add_lun()). The backend rules are those of the config: one writer per backend.
+ * \return 0, -ENOENT (controller or backend), -EINVAL (not scsi, target/LUN out of range),
+ *         -EEXIST (LUN exists), -EBUSY (backend already written), -ENOMEM.
+ */
+int vhd_ctrl_scsi_add_lun(const char *ctrlr, uint32_t target, const struct vhd_lun_conf *lun,
+			  char *err, size_t err_len);
+
+/*
+ * Remove a LUN of a running scsi controller; waits for its in-flight commands (see
+ * vhd_scsi_remove_lun()), then the backend is free for other uses.
+ * \return 0, -ENOENT, -EINVAL (not scsi), -ETIMEDOUT (removed for the guest, but the backend
+ *         stays in use until the controller is deleted).
+ */
+int vhd_ctrl_scsi_remove_lun(const char *ctrlr, uint32_t target, uint32_t lun, char *err,
+			     size_t err_len);
+
 /* Create every backend and controller of a config, in order; on failure, undo. */
 int vhd_ctrl_apply_config(const struct vhd_config *cfg, char *err, size_t err_len);
 

@@ -63,6 +63,10 @@ struct vhd_dev_ops {
 			  uint32_t len);
 	/* Required. Worker lcore: a queue is starting (take backend channels ...). */
 	int (*queue_start)(struct vhd_queue *q);
+	/* Optional. Worker lcore: the queue starts draining (no new requests are popped);
+	 * complete the requests the device holds on purpose (virtio-scsi event buffers), or the
+	 * drain waits for them. */
+	void (*queue_drain)(struct vhd_queue *q);
 	/* Required. Worker lcore: the queue is drained and stopping (release them). */
 	void (*queue_stop)(struct vhd_queue *q);
 	/* Required. Worker lcore: handle one walked request; complete it exactly once with

@@ -41,6 +41,14 @@ bool vhd_vhost_connected(struct vhd_vhost *vh);
  */
 int vhd_vhost_config_changed(struct vhd_vhost *vh);
 
+/*
+ * The set of backends the device serves changed (a SCSI LUN was added or removed): DMA-map
+ * the connected front-end's guest memory for backends that need it and now serve it, unmap
+ * it for those that no longer do. Control path; call after adding a LUN and after removing
+ * one (before its backend may be deleted).
+ */
+void vhd_vhost_dma_sync(struct vhd_vhost *vh);
+
 /* Read a started queue's statistics (zeroed when not started). \return number of vrings. */
 unsigned int vhd_vhost_queue_stats(struct vhd_vhost *vh, struct vhd_io_stats *stats,
 				   unsigned int max);

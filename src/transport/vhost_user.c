@@ -93,6 +93,9 @@ struct session {
 	bool start_pending;          /* ... and has not shared memory yet */
 	struct vhd_mem dma_mem;      /* the table DMA-mapped for the device's backends */
 	bool dma_mapped;
+	struct vhd_bdev **dma_bdevs; /* the backends it is mapped for (exactly these are
+					unmapped, whatever the device serves by then) */
+	unsigned int ndma_bdevs;
 };
 
 struct vhd_vhost {
@@ -174,34 +177,73 @@ read_mem_table(int vid, struct vhd_mem *out)
 
 /* ---- DMA mappings of guest memory for backends that need them ---- */
 
-struct dma_walk {
-	struct vhd_vhost *vh;
-	const struct vhd_mem *mem;
-	bool map;
+struct bdev_set {
+	struct vhd_bdev **v;
+	unsigned int n;
+	unsigned int cap;
 };
 
-static void
-dma_walk_bdev(struct vhd_bdev *bdev, void *arg)
+static bool
+bdev_set_has(const struct bdev_set *set, const struct vhd_bdev *bdev)
 {
-	struct dma_walk *w = arg;
+	for (unsigned int i = 0; i < set->n; i++) {
+		if (set->v[i] == bdev) {
+			return true;
+		}
+	}
+	return false;
+}
 
-	if (!vhd_bdev_needs_dma_map(bdev)) {
+static void
+collect_dma_bdev(struct vhd_bdev *bdev, void *arg)
+{
+	struct bdev_set *set = arg;
+
+	if (!vhd_bdev_needs_dma_map(bdev) || bdev_set_has(set, bdev)) {
 		return;
 	}
-	for (uint32_t i = 0; i < w->mem->nregions; i++) {
-		const struct vhd_mem_region *r = &w->mem->regions[i];
+	if (set->n == set->cap) {
+		unsigned int cap = set->cap ? 2 * set->cap : 4;
+		struct vhd_bdev **v = realloc(set->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			return;
+		}
+		set->v = v;
+		set->cap = cap;
+	}
+	set->v[set->n++] = bdev;
+}
+
+/* The device's backends that DMA into guest memory. */
+static struct bdev_set
+dma_bdevs_now(struct vhd_vhost *vh)
+{
+	struct bdev_set set = {NULL, 0, 0};
+
+	if (vh->dev->ops->foreach_bdev != NULL) {
+		vh->dev->ops->foreach_bdev(vh->dev, collect_dma_bdev, &set);
+	}
+	return set;
+}
+
+static void
+dma_bdev(struct vhd_vhost *vh, const struct vhd_mem *mem, struct vhd_bdev *bdev, bool map)
+{
+	for (uint32_t i = 0; i < mem->nregions; i++) {
+		const struct vhd_mem_region *r = &mem->regions[i];
 		void *va = (void *)(uintptr_t)r->hva;
 		int rc;
 
-		if (!w->map) {
+		if (!map) {
 			vhd_bdev_dma_unmap(bdev, va, r->size);
 			continue;
 		}
 		rc = vhd_bdev_dma_map(bdev, va, r->size);
 		if (rc != 0) {
 			VHD_ERRLOG("%s: cannot DMA-map guest memory region %u (%" PRIu64 " MiB) for "
-				   "backend %s: %s; its I/O into that memory fails", w->vh->dev->name,
-				   i, r->size >> 20, bdev->name, strerror(-rc));
+				   "backend %s: %s; its I/O into that memory fails", vh->dev->name, i,
+				   r->size >> 20, bdev->name, strerror(-rc));
 		}
 	}
 }
@@ -210,13 +252,18 @@ dma_walk_bdev(struct vhd_bdev *bdev, void *arg)
 static void
 dma_map_mem(struct vhd_vhost *vh, struct session *s)
 {
-	struct dma_walk w = {vh, s->mem, true};
+	struct bdev_set set;
 
-	if (vh->dev->ops->foreach_bdev == NULL || s->mem == NULL || s->dma_mapped) {
+	if (s->mem == NULL || s->dma_mapped) {
 		return;
 	}
-	vh->dev->ops->foreach_bdev(vh->dev, dma_walk_bdev, &w);
+	set = dma_bdevs_now(vh);
+	for (unsigned int i = 0; i < set.n; i++) {
+		dma_bdev(vh, s->mem, set.v[i], true);
+	}
 	s->dma_mem = *s->mem;
+	s->dma_bdevs = set.v;
+	s->ndma_bdevs = set.n;
 	s->dma_mapped = true;
 }
 
@@ -224,12 +271,15 @@ dma_map_mem(struct vhd_vhost *vh, struct session *s)
 static void
 dma_unmap_mem(struct vhd_vhost *vh, struct session *s)
 {
-	struct dma_walk w = {vh, &s->dma_mem, false};
-
 	if (!s->dma_mapped) {
 		return;
 	}
-	vh->dev->ops->foreach_bdev(vh->dev, dma_walk_bdev, &w);
+	for (unsigned int i = 0; i < s->ndma_bdevs; i++) {
+		dma_bdev(vh, &s->dma_mem, s->dma_bdevs[i], false);
+	}
+	free(s->dma_bdevs);
+	s->dma_bdevs = NULL;
+	s->ndma_bdevs = 0;
 	s->dma_mapped = false;
 }
 
@@ -850,6 +900,40 @@ vhd_vhost_config_changed(struct vhd_vhost *vh)
 	}
 	/* Never with need_reply: the reply needs the vhost-events thread (deadlock). */
 	return rte_vhost_slave_config_change(vid, false) == 0 ? 0 : -EIO;
+}
+
+void
+vhd_vhost_dma_sync(struct vhd_vhost *vh)
+{
+	struct session *s;
+	struct bdev_set now;
+
+	pthread_mutex_lock(&vh->lock);
+	s = vh->session;
+	if (s == NULL || !s->dma_mapped || vh->deleting) {
+		pthread_mutex_unlock(&vh->lock);
+		return;
+	}
+	now = dma_bdevs_now(vh);
+	for (unsigned int i = 0; i < now.n; i++) {
+		bool had = false;
+
+		for (unsigned int j = 0; j < s->ndma_bdevs && !had; j++) {
+			had = s->dma_bdevs[j] == now.v[i];
+		}
+		if (!had) {
+			dma_bdev(vh, &s->dma_mem, now.v[i], true);
+		}
+	}
+	for (unsigned int j = 0; j < s->ndma_bdevs; j++) {
+		if (!bdev_set_has(&now, s->dma_bdevs[j])) {
+			dma_bdev(vh, &s->dma_mem, s->dma_bdevs[j], false);
+		}
+	}
+	free(s->dma_bdevs);
+	s->dma_bdevs = now.v;
+	s->ndma_bdevs = now.n;
+	pthread_mutex_unlock(&vh->lock);
 }
 
 unsigned int

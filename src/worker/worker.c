@@ -350,6 +350,9 @@ do_remove_queue(struct call *call)
 	struct vhd_worker *w = t_self;
 
 	d->q->stopping = true;
+	if (d->q->dev->ops->queue_drain != NULL) {
+		d->q->dev->ops->queue_drain(d->q);
+	}
 	d->call = call;
 	d->deadline = rte_get_tsc_cycles() + rte_get_tsc_hz() / 1000 * VHD_DRAIN_TIMEOUT_MS;
 	TAILQ_INSERT_TAIL(&w->drains, d, link);
