@@ -42,9 +42,9 @@ nvme_bind_kernel() {
 	wait_dev /dev/nvme0n1 30 || fail "/dev/nvme0n1 did not come back"
 }
 
-# _vhostd_run CONFIG_BODY — start vhostd with the common keys plus CONFIG_BODY; waits until
-# ready. Sets vhostd_pid.
-_vhostd_run() {
+# vhostd_run CONFIG_BODY — start vhostd with the common keys plus CONFIG_BODY (backends:,
+# controllers:); waits until ready. Sets vhostd_pid.
+vhostd_run() {
 	local t=600
 	{
 		echo 'cores: "1"'
@@ -71,7 +71,7 @@ _vhostd_run() {
 # of BDF, a virtio-blk controller /tmp/blk0.
 nvme_vhostd_start() {
 	: >/tmp/vhostd.log
-	_vhostd_run "backends:
+	vhostd_run "backends:
   - {name: nvme0, type: nvme, pci: \"$1\", namespace: 1}
 controllers:
   - {name: blk0, type: blk, backend: nvme0, num_queues: ${3:-2}, serial: $2}"
@@ -80,7 +80,7 @@ controllers:
 # nvme_vhostd_start_aio PATH SERIAL [NUM_QUEUES=2] — the same with the aio backend on PATH.
 nvme_vhostd_start_aio() {
 	: >/tmp/vhostd-aio.log
-	_vhostd_run "backends:
+	vhostd_run "backends:
   - {name: disk0, type: aio, path: $1}
 controllers:
   - {name: blk0, type: blk, backend: disk0, num_queues: ${3:-2}, serial: $2}"

@@ -27,3 +27,13 @@ nvme_qemu_args() {
 		-drive "file=$1,if=none,id=nv0,format=raw,cache=none,aio=native" \
 		-device "nvme,drive=nv0,serial=deadbeef${2:+,$2}"
 }
+
+# nvme_qemu_args_2ns IMAGE1 IMAGE2 — the same controller with two namespaces (nsid 1 and 2).
+nvme_qemu_args_2ns() {
+	printf '%s\n' -device intel-iommu \
+		-device nvme,id=nvc0,serial=deadbeef \
+		-drive "file=$1,if=none,id=nv1,format=raw,cache=none,aio=native" \
+		-device nvme-ns,drive=nv1,bus=nvc0,nsid=1 \
+		-drive "file=$2,if=none,id=nv2,format=raw,cache=none,aio=native" \
+		-device nvme-ns,drive=nv2,bus=nvc0,nsid=2
+}
