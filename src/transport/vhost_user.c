@@ -241,9 +241,9 @@ dma_bdev(struct vhd_vhost *vh, const struct vhd_mem *mem, struct vhd_bdev *bdev,
 		}
 		rc = vhd_bdev_dma_map(bdev, va, r->size);
 		if (rc != 0) {
-			VHD_ERRLOG("%s: cannot DMA-map guest memory region %u (%" PRIu64 " MiB) for "
-				   "backend %s: %s; its I/O into that memory fails", vh->dev->name, i,
-				   r->size >> 20, bdev->name, strerror(-rc));
+			VHD_ERRLOG("%s: cannot DMA-map guest memory region %u (%" PRIu64 " MiB) "
+				   "for backend %s: %s; its I/O into that memory fails",
+				   vh->dev->name, i, r->size >> 20, bdev->name, strerror(-rc));
 		}
 	}
 }

@@ -5,9 +5,9 @@
 # from the kernel's nvme driver to vfio-pci, vhostd serves it as a 2-queue virtio-blk
 # controller, and in the same guest vhost-bench writes and verifies through it; vub-io writes
 # random data (page-aligned and scattered at odd addresses) and reports its md5, reads back
-# data the host wrote before boot. Then the drive goes back to the kernel driver, which must read the same bytes
-# (and vhost-bench re-verifies what it wrote, through vhostd's aio backend on /dev/nvme0n1).
-# After power-off the host checks the image file itself.
+# data the host wrote before boot. Then the drive goes back to the kernel driver, which must
+# read the same bytes (and vhost-bench re-verifies what it wrote, through vhostd's aio
+# backend on /dev/nvme0n1). After power-off the host checks the image file itself.
 E2E_KIT_FLAVOUR=vhostd
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
@@ -45,7 +45,8 @@ vub-io /tmp/blk0 read $HOST_OFF $PLEN /tmp/host.bin
 result host_pattern=\$(md5sum </tmp/host.bin | cut -d' ' -f1)
 vub-io --layout odd /tmp/blk0 read $ALIGNED_OFF $PLEN /tmp/ra.bin
 vub-io /tmp/blk0 read $ODD_OFF $PLEN /tmp/ro.bin
-result aligned_back=\$(md5sum </tmp/ra.bin | cut -d' ' -f1) odd_back=\$(md5sum </tmp/ro.bin | cut -d' ' -f1)
+result aligned_back=\$(md5sum </tmp/ra.bin | cut -d' ' -f1)
+result odd_back=\$(md5sum </tmp/ro.bin | cut -d' ' -f1)
 grep -q "q1 started" /tmp/vhostd.log && result queues=2
 nvme_vhostd_stop
 result vhostd_rc=\$vhostd_rc

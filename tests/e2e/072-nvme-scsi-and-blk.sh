@@ -47,7 +47,8 @@ vub-io --scsi --queues 2 --layout odd /tmp/scsi0 write $ODD_OFF $PLEN /tmp/po.bi
 vub-io --scsi --queues 2 --layout odd /tmp/scsi0 read $ALIGNED_OFF $PLEN /tmp/ra.bin
 vub-io --scsi --queues 2 /tmp/scsi0 read $ODD_OFF $PLEN /tmp/ro.bin
 vub-io --scsi --queues 2 /tmp/scsi0 read $HOST_OFF $PLEN /tmp/rh.bin
-result aligned_back=\$(md5sum </tmp/ra.bin | cut -d' ' -f1) odd_back=\$(md5sum </tmp/ro.bin | cut -d' ' -f1)
+result aligned_back=\$(md5sum </tmp/ra.bin | cut -d' ' -f1)
+result odd_back=\$(md5sum </tmp/ro.bin | cut -d' ' -f1)
 result host_pattern=\$(md5sum </tmp/rh.bin | cut -d' ' -f1)
 rc=0
 wait \$bpid || rc=\$?
@@ -72,6 +73,8 @@ assert_eq "$host_md5" "$(e2e_result host_pattern)" "host-written data read throu
 assert_eq "$pa_md5" "$(e2e_result aligned_back)" "aligned write read back through the LUN"
 assert_eq "$po_md5" "$(e2e_result odd_back)" "odd-layout write read back through the LUN"
 assert_eq 0 "$(e2e_result vhostd_rc)" "vhostd exit status"
-assert_eq "$pa_md5" "$(e2e_md5_range "$IMG1" "$ALIGNED_OFF" "$PLEN")" "namespace 1 image: aligned data"
-assert_eq "$po_md5" "$(e2e_md5_range "$IMG1" "$ODD_OFF" "$PLEN")" "namespace 1 image: odd-layout data"
+assert_eq "$pa_md5" "$(e2e_md5_range "$IMG1" "$ALIGNED_OFF" "$PLEN")" \
+	"namespace 1 image: aligned data"
+assert_eq "$po_md5" "$(e2e_md5_range "$IMG1" "$ODD_OFF" "$PLEN")" \
+	"namespace 1 image: odd-layout data"
 pass "boot to poweroff ${E2E_GUEST_SECS}s"

@@ -274,8 +274,8 @@ nvme_ctrlr_admin_sync(struct nvme_ctrlr *c, struct nvme_cmd *cmd, uint32_t *dw0,
 				*dw0 = slot->dw0;
 			}
 			if (status != 0) {
-				VHD_DEBUGLOG("%s: admin opcode 0x%02x failed: %s", c->name, cmd->opc,
-					     nvme_status_str(status));
+				VHD_DEBUGLOG("%s: admin opcode 0x%02x failed: %s", c->name,
+					     cmd->opc, nvme_status_str(status));
 			}
 			return nvme_status_to_errno(status);
 		}
@@ -453,8 +453,8 @@ nvme_ctrlr_init(struct nvme_ctrlr *c, const char *name, volatile void *regs,
 		goto fail;
 	}
 	if (NVME_CAP_MPSMIN(c->cap) != 0) {
-		VHD_ERRLOG("%s: the controller's smallest memory page is %u KiB; vhostd needs 4 KiB",
-			   c->name, 4u << NVME_CAP_MPSMIN(c->cap));
+		VHD_ERRLOG("%s: the controller's smallest memory page is %u KiB; vhostd needs "
+			   "4 KiB", c->name, 4u << NVME_CAP_MPSMIN(c->cap));
 		rc = -ENOTSUP;
 		goto fail;
 	}
@@ -468,7 +468,8 @@ nvme_ctrlr_init(struct nvme_ctrlr *c, const char *name, volatile void *regs,
 					   &c->idbuf_iova);
 	}
 	if (rc == 0) {
-		rc = c->env.ops->dma_alloc(c->env.ctx, NVME_PAGE_SIZE, &c->zero_page, &c->zero_iova);
+		rc = c->env.ops->dma_alloc(c->env.ctx, NVME_PAGE_SIZE, &c->zero_page,
+					   &c->zero_iova);
 	}
 	if (rc != 0) {
 		VHD_ERRLOG("%s: cannot allocate DMA memory for the admin queue: %s", c->name,
@@ -605,8 +606,8 @@ nvme_ctrlr_identify_ns(struct nvme_ctrlr *c, uint32_t nsid, struct nvme_ns *ns)
 	}
 	if (ms != 0) {
 		VHD_ERRLOG("%s: namespace %u is formatted with %u bytes of metadata per block; "
-			   "reformat it without metadata (e.g. nvme format --lbaf=N)", c->name, nsid,
-			   ms);
+			   "reformat it without metadata (e.g. nvme format --lbaf=N)", c->name,
+			   nsid, ms);
 		return -ENOTSUP;
 	}
 	ns->lba_shift = lbads;

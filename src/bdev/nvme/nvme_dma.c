@@ -122,7 +122,8 @@ nvme_iova_free(struct nvme_iova_space *s, uint64_t iova, uint64_t size)
 {
 	for (unsigned int i = 0; i < s->nused; i++) {
 		if (s->used[i].start == iova && s->used[i].end == iova + size) {
-			memmove(&s->used[i], &s->used[i + 1], (s->nused - i - 1) * sizeof(s->used[0]));
+			memmove(&s->used[i], &s->used[i + 1],
+				(s->nused - i - 1) * sizeof(s->used[0]));
 			s->nused--;
 			return;
 		}

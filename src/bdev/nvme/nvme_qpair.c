@@ -529,8 +529,8 @@ nvme_qpair_submit(struct nvme_qpair *qp, struct vhd_bdev_io *io)
 		rc = nvme_sg_check(io->iov, io->iovcnt, c->dma, &qp->hint, &prp_ok);
 		if (vhd_unlikely(rc != 0)) {
 			if (!qp->warned_unmapped) {
-				VHD_WARNLOG("%s q%u: I/O buffer outside DMA-mapped memory; failing it "
-					    "(logged once per queue)", c->name, qp->qid);
+				VHD_WARNLOG("%s q%u: I/O buffer outside DMA-mapped memory; "
+					    "failing it (logged once per queue)", c->name, qp->qid);
 				qp->warned_unmapped = true;
 			}
 			return rc;

@@ -149,8 +149,8 @@ nvme_build_prp(struct nvme_sg_cursor *cur, const struct nvme_dma_table *t, uint3
 			continue;
 		}
 		/* Checked by prp_reach(); the table cannot change under a running request. */
-		nvme_dma_translate(t, (const uint8_t *)cur->iov[cur->idx].iov_base + cur->off, seg, &a,
-				   hint);
+		nvme_dma_translate(t, (const uint8_t *)cur->iov[cur->idx].iov_base + cur->off, seg,
+				   &a, hint);
 		n = VHD_MIN(seg, left);
 		if (nentries == 0) {
 			prp1 = a;
@@ -251,8 +251,8 @@ nvme_build_sgl(struct nvme_sg_cursor *cur, const struct nvme_dma_table *t, uint3
 			nvme_sg_advance(cur, 0);
 			continue;
 		}
-		nvme_dma_translate(t, (const uint8_t *)cur->iov[cur->idx].iov_base + cur->off, seg, &a,
-				   hint);
+		nvme_dma_translate(t, (const uint8_t *)cur->iov[cur->idx].iov_base + cur->off, seg,
+				   &a, hint);
 		take = VHD_MIN(VHD_MIN(seg, left), (uint64_t)UINT32_MAX & ~3ull);
 		memset(&list[n], 0, sizeof(list[n]));
 		list[n].addr = a;

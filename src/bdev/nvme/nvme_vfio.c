@@ -124,7 +124,8 @@ explain_group(const char *bdf, int group)
 		    strcmp(drv, "pci-stub") != 0) {
 			VHD_ERRLOG("%s: IOMMU group %d also holds %s, bound to %s: bind it to "
 				   "vfio-pci too (scripts/setup.sh PCI_ALLOWED) or move the NVMe "
-				   "device to a slot with its own group", bdf, group, de->d_name, drv);
+				   "device to a slot with its own group", bdf, group, de->d_name,
+				   drv);
 		}
 	}
 	closedir(d);
@@ -258,7 +259,8 @@ domain_setup(struct vfio_domain *dom, const char *bdf)
 				   path);
 		} else if (rc == -EACCES || rc == -EPERM) {
 			VHD_ERRLOG("%s: %s: permission denied (run as root, or hand the group to "
-				   "vhostd's user with VFIO_OWNER= in scripts/setup.sh)", bdf, path);
+				   "vhostd's user with VFIO_OWNER= in scripts/setup.sh)", bdf,
+				   path);
 		} else {
 			VHD_ERRLOG("%s: cannot open %s: %s", bdf, path, strerror(-rc));
 		}
@@ -654,9 +656,10 @@ vhd_vfio_release(struct vhd_vfio_dev *d)
 		memset(dummy, 0xff, d->bar_size);
 		/* One step: a concurrent register access sees the device or all ones, never a
 		 * hole. */
-		if (mremap(dummy, d->bar_size, d->bar_size, MREMAP_MAYMOVE | MREMAP_FIXED, d->bar) ==
-		    MAP_FAILED) {
-			VHD_ERRLOG("%s: cannot replace the BAR mapping: %s", d->bdf, strerror(errno));
+		if (mremap(dummy, d->bar_size, d->bar_size, MREMAP_MAYMOVE | MREMAP_FIXED,
+			   d->bar) == MAP_FAILED) {
+			VHD_ERRLOG("%s: cannot replace the BAR mapping: %s", d->bdf,
+				   strerror(errno));
 			munmap(dummy, d->bar_size);
 		}
 	}

@@ -87,6 +87,7 @@ controllers:
 }
 
 # nvme_vhostd_stop — SIGTERM, wait; sets vhostd_rc (and prints the log).
+# shellcheck disable=SC2034 # vhostd_rc is read by the test script
 nvme_vhostd_stop() {
 	kill -TERM "$vhostd_pid"
 	vhostd_rc=0

@@ -8,6 +8,7 @@
 #   E2E_GUEST_FILES="... $NVME_GUEST_LIB"           # guest helpers, /tmp/files/nvme-guest.sh
 
 [ "${E2E_KIT_FLAVOUR:-}" = vhostd ] || fail "lib/nvme.sh needs E2E_KIT_FLAVOUR=vhostd"
+# shellcheck disable=SC2034 # used by the tests that source this file
 NVME_GUEST_LIB=$E2E_LIB/nvme-guest.sh
 # vhostd, vhost-bench and the kernel share the guest: give it room, and turn the IOMMU on.
 # With interrupt remapping on, the kernel's boot-time check that the timer interrupt works

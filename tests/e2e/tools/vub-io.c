@@ -132,8 +132,8 @@ scsi_queue(struct fe *f, struct vub_blk_queue *q)
 		rc = vub_set_vring_base(&f->conn, q->index, 0);
 	}
 	if (rc == 0) {
-		rc = vub_set_vring_addr(&f->conn, q->index, vub_mem_uaddr(desc), vub_mem_uaddr(used),
-					vub_mem_uaddr(avail), 0, 0);
+		rc = vub_set_vring_addr(&f->conn, q->index, vub_mem_uaddr(desc),
+					vub_mem_uaddr(used), vub_mem_uaddr(avail), 0, 0);
 	}
 	if (rc == 0) {
 		rc = vub_set_vring_call(&f->conn, q->index, q->call_fd);
@@ -418,8 +418,8 @@ transfer(struct fe *f, struct req *r, bool write_op, uint64_t off, uint32_t n)
 		return 1;
 	}
 	if (*status != VIRTIO_BLK_S_OK) {
-		fprintf(stderr, "vub-io: request type %u sector %" PRIu64 " failed with status %u\n",
-			hdr->type, (uint64_t)hdr->sector, *status);
+		fprintf(stderr, "vub-io: request type %u sector %" PRIu64 " failed with status "
+				"%u\n", hdr->type, (uint64_t)hdr->sector, *status);
 		return 1;
 	}
 	return 0;
@@ -507,7 +507,8 @@ main(int argc, char **argv)
 	}
 	fd = open(argv[optind + 4], write_op ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || (write_op && read(fd, buf, len) != (ssize_t)len)) {
-		fprintf(stderr, "vub-io: %s: cannot read %" PRIu64 " bytes\n", argv[optind + 4], len);
+		fprintf(stderr, "vub-io: %s: cannot read %" PRIu64 " bytes\n", argv[optind + 4],
+			len);
 		return 1;
 	}
 
@@ -519,7 +520,8 @@ main(int argc, char **argv)
 	} else {
 		bo.path = argv[optind];
 		bo.timeout_ms = 10000;
-		if (vub_blk_connect(&f.blk, &bo) != 0 || vub_blk_start(&f.blk, 1, QSIZE, extra) != 0) {
+		if (vub_blk_connect(&f.blk, &bo) != 0 ||
+		    vub_blk_start(&f.blk, 1, QSIZE, extra) != 0) {
 			fprintf(stderr, "vub-io: %s: %s\n", bo.path, vub_blk_error(&f.blk));
 			goto out;
 		}

@@ -497,8 +497,9 @@ admin_cmd(struct fake_nvme *f, const struct nvme_cmd *cmd, uint32_t *dw0)
 		}
 		for (unsigned int i = 0; i < f->nheld; i++) {
 			if (f->held[i].sqid == sqid && f->held[i].cid == cid) {
-				struct post p = {sqid, cid,
-						 NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORT_REQUESTED), 0};
+				struct post p = {sqid, cid, 0, 0};
+
+				p.status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORT_REQUESTED);
 
 				f->held[i] = f->held[--f->nheld];
 				post(f, &p);
@@ -641,10 +642,10 @@ handle_cc(struct fake_nvme *f)
 		f->enabled = true;
 		f->cc_at_enable = cc;
 		reset_queues(f);
-		f->sq[0] = (struct fake_queue){true, reg64(f, NVME_REG_ASQ),
-					       (uint16_t)((aqa & 0xfff) + 1), 0, 0, 0, 0, true};
-		f->cq[0] = (struct fake_queue){true, reg64(f, NVME_REG_ACQ),
-					       (uint16_t)(((aqa >> 16) & 0xfff) + 1), 0, 0, 1, 0, true};
+		f->sq[0] = (struct fake_queue){true, reg64(f, NVME_REG_ASQ), 0, 0, 0, 0, 0, true};
+		f->sq[0].size = (uint16_t)((aqa & 0xfff) + 1);
+		f->cq[0] = (struct fake_queue){true, reg64(f, NVME_REG_ACQ), 0, 0, 0, 1, 0, true};
+		f->cq[0].size = (uint16_t)(((aqa >> 16) & 0xfff) + 1);
 		csts |= NVME_CSTS_RDY;
 	}
 	csts &= ~(3u << 2);
