@@ -33,7 +33,9 @@ enum {
 	MODE_MIXED, /* PRPs where possible, bounce the rest */
 };
 
-#define RECOVERY_ADMIN_TIMEOUT_US (2000 * 1000ull)
+/* Admin commands sent from an lcore (queue creation, deletion, re-creation after a reset)
+ * give up sooner than the control path's: a wedged controller must not stall a worker. */
+#define LCORE_ADMIN_TIMEOUT_US (3000 * 1000ull)
 #define DSM_NLB_MAX 0xffffffffull
 
 static struct nvme_io *
@@ -743,7 +745,7 @@ recover(struct nvme_qpair *qp)
 	if (qp->qid > c->nioq) {
 		rc = -EBUSY;
 	} else {
-		rc = create_queues(qp, RECOVERY_ADMIN_TIMEOUT_US);
+		rc = create_queues(qp, LCORE_ADMIN_TIMEOUT_US);
 	}
 	if (rc == 0) {
 		qp->epoch = epoch;
@@ -955,7 +957,7 @@ nvme_qpair_create(struct nvme_ctrlr *c, const struct nvme_ns *ns, uint16_t depth
 		goto fail;
 	}
 	qp->qid = qid;
-	rc = create_queues(qp, 0);
+	rc = create_queues(qp, LCORE_ADMIN_TIMEOUT_US);
 	if (rc == 0) {
 		c->qid_used[qid] = 1;
 		qp->epoch = __atomic_load_n(&c->epoch, __ATOMIC_ACQUIRE);
@@ -996,11 +998,11 @@ nvme_qpair_destroy(struct nvme_qpair *qp)
 		memset(&cmd, 0, sizeof(cmd));
 		cmd.opc = NVME_ADM_DELETE_SQ;
 		cmd.cdw10 = qp->qid;
-		nvme_ctrlr_admin_sync(c, &cmd, NULL, 0);
+		nvme_ctrlr_admin_sync(c, &cmd, NULL, LCORE_ADMIN_TIMEOUT_US);
 		memset(&cmd, 0, sizeof(cmd));
 		cmd.opc = NVME_ADM_DELETE_CQ;
 		cmd.cdw10 = qp->qid;
-		nvme_ctrlr_admin_sync(c, &cmd, NULL, 0);
+		nvme_ctrlr_admin_sync(c, &cmd, NULL, LCORE_ADMIN_TIMEOUT_US);
 	}
 	c->qid_used[qp->qid] = 0;
 	TAILQ_REMOVE(&c->qpairs, qp, link);
