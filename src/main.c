@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -21,9 +23,11 @@
 #include "vhostd/config.h"
 #include "vhostd/ctrl.h"
 #include "vhostd/log.h"
+#include "vhostd/rpc.h"
 #include "vhostd/sdnotify.h"
 #include "vhostd/thread.h"
 #include "vhostd/transport.h"
+#include "vhostd/unix_socket.h"
 #include "vhostd/worker.h"
 
 #define EXIT_USAGE 2
@@ -32,10 +36,13 @@
 struct options {
 	const char *config;
 	const char *log_level;
+	const char *rpc_socket;
+	const char *instance;
 	bool check;
 };
 
-static int g_logtype;
+static int g_logtype = -1;
+static bool g_log_level_fixed; /* -l given: reload does not change the level */
 
 static void
 usage(FILE *out, const char *prog)
@@ -47,10 +54,16 @@ usage(FILE *out, const char *prog)
 		"  -c, --config FILE      configuration file (YAML, see docs/config.md)\n"
 		"      --check            validate the configuration and exit\n"
 		"  -l, --log-level LEVEL  error|warning|notice|info|debug (overrides log_level)\n"
+		"  -r, --rpc-socket PATH  JSON-RPC control socket (overrides rpc_socket;\n"
+		"                         default /var/tmp/vhostd.sock; see docs/rpc.md)\n"
+		"      --instance NAME    instance name and DPDK file prefix (overrides instance;\n"
+		"                         default: the rpc socket's file name without .sock);\n"
+		"                         statistics: dpdk-telemetry.py -f NAME\n"
 		"  -h, --help             show this help and exit\n"
 		"  -V, --version          show the version and exit\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT finish in-flight I/O, remove the sockets and exit.\n",
+		"Signals: SIGTERM/SIGINT finish in-flight I/O, remove the sockets and exit.\n"
+		"         SIGHUP re-reads the configuration file and applies the difference.\n",
 		prog);
 }
 
@@ -61,14 +74,17 @@ parse_args(int argc, char **argv, struct options *o)
 		{"config", required_argument, NULL, 'c'},
 		{"check", no_argument, NULL, 'C'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"rpc-socket", required_argument, NULL, 'r'},
+		{"instance", required_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	enum vhd_log_level level;
+	char why[VHD_ERR_MAX];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:l:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:r:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -83,6 +99,23 @@ parse_args(int argc, char **argv, struct options *o)
 				return EXIT_USAGE;
 			}
 			o->log_level = optarg;
+			break;
+		case 'r':
+			if (optarg[0] != '/' ||
+			    strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				fprintf(stderr, "vhostd: --rpc-socket: '%s' must be an absolute "
+						"path of at most %zu characters\n", optarg,
+					sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+				return EXIT_USAGE;
+			}
+			o->rpc_socket = optarg;
+			break;
+		case 'I':
+			if (vhd_config_check_name(optarg, why, sizeof(why)) != 0) {
+				fprintf(stderr, "vhostd: --instance: %s\n", why);
+				return EXIT_USAGE;
+			}
+			o->instance = optarg;
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -149,7 +182,7 @@ struct eal_args {
 	char lcores[4096];
 	char main_lcore[16];
 	char mem[32];
-	char prefix[64];
+	char prefix[VHD_NAME_MAX + 1];
 	char log_level[16];
 };
 
@@ -166,8 +199,9 @@ add_arg(struct eal_args *a, char *arg)
  * over the control CPUs. lcore ids are dense so any CPU number works.
  */
 static int
-build_eal_args(const struct vhd_config *cfg, const cpu_set_t *control, struct eal_args *a,
-	       unsigned int *cpus, unsigned int *ncpus)
+build_eal_args(const struct vhd_config *cfg, const char *instance, enum vhd_log_level level,
+	       const cpu_set_t *control, struct eal_args *a, unsigned int *cpus,
+	       unsigned int *ncpus)
 {
 	size_t off = 0;
 	unsigned int n = 0;
@@ -200,8 +234,9 @@ build_eal_args(const struct vhd_config *cfg, const cpu_set_t *control, struct ea
 
 	snprintf(a->main_lcore, sizeof(a->main_lcore), "%u", n);
 	snprintf(a->mem, sizeof(a->mem), "%" PRIu64, cfg->hugemem_mb);
-	snprintf(a->prefix, sizeof(a->prefix), "vhostd-%d", (int)getpid());
-	snprintf(a->log_level, sizeof(a->log_level), "%d", (int)cfg->log_level);
+	/* The instance name, so operators can find the telemetry socket: dpdk-telemetry.py -f. */
+	snprintf(a->prefix, sizeof(a->prefix), "%s", instance);
+	snprintf(a->log_level, sizeof(a->log_level), "%d", (int)level);
 
 	add_arg(a, "vhostd");
 	add_arg(a, "--lcores");
@@ -269,8 +304,117 @@ print_attach_hint(const struct vhd_ctrlr_info *info, void *arg)
 		      info->num_queues);
 }
 
+/* Where EAL puts this instance's runtime files (its telemetry socket among them). */
+static void
+eal_runtime_dir(const char *prefix, char *buf, size_t len)
+{
+	const char *base = "/var/run";
+
+	if (getuid() != 0) {
+		base = getenv("XDG_RUNTIME_DIR") != NULL ? getenv("XDG_RUNTIME_DIR") : "/tmp";
+	}
+	snprintf(buf, len, "%s/dpdk/%s", base, prefix);
+}
+
+/* Is another live process using this file prefix (its telemetry socket answers)? */
+static bool
+instance_running(const char *prefix, char *sock, size_t len)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	char dir[PATH_MAX];
+	bool live;
+	int fd;
+
+	eal_runtime_dir(prefix, dir, sizeof(dir));
+	if (snprintf(sock, len, "%s/dpdk_telemetry.v2", dir) >= (int)len ||
+	    vhd_strlcpy(addr.sun_path, sock, sizeof(addr.sun_path)) != 0) {
+		return false;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return false;
+	}
+	live = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+	close(fd);
+	return live;
+}
+
+static bool
+apply_log_level(enum vhd_log_level level)
+{
+	if (g_log_level_fixed) {
+		return false;
+	}
+	vhd_log_set_level(level);
+	rte_log_set_global_level((uint32_t)level);
+	if (g_logtype >= 0) {
+		rte_log_set_level((uint32_t)g_logtype, (uint32_t)level);
+	}
+	return true;
+}
+
+static void
+print_attach_hint(const struct vhd_ctrlr_info *info, void *arg);
+
+/* SIGHUP: re-read the file, apply the difference, log what happened to each object. */
+static void
+reload(const char *path)
+{
+	struct vhd_reload_report rep;
+	unsigned int changes = 0;
+	int rc;
+
+	VHD_NOTICELOG("SIGHUP: reloading %s", path);
+	rc = vhd_ctrl_reload(&rep);
+	if (rc != 0) {
+		char *line = rep.diag, *next;
+
+		VHD_ERRLOG("%s: not reloaded, nothing changed%s", path,
+			   rep.diag != NULL ? ":" : "");
+		for (; line != NULL && *line != '\0'; line = next) {
+			next = strchr(line, '\n');
+			if (next != NULL) {
+				*next++ = '\0';
+			}
+			VHD_ERRLOG("  %s", line);
+		}
+		if (rep.diag == NULL) {
+			VHD_ERRLOG("%s: %s", path, strerror(-rc));
+		}
+		vhd_reload_report_free(&rep);
+		return;
+	}
+	for (unsigned int i = 0; i < rep.nitems; i++) {
+		const struct vhd_reload_item *it = &rep.items[i];
+		const char *kind = vhd_reload_kind_name(it->kind);
+
+		switch (it->action) {
+		case VHD_RELOAD_UNCHANGED:
+			VHD_INFOLOG("%s '%s': %s", kind, it->name, it->message);
+			continue;
+		case VHD_RELOAD_KEPT:
+		case VHD_RELOAD_RESTART:
+			VHD_WARNLOG("%s '%s': %s", kind, it->name, it->message);
+			continue;
+		case VHD_RELOAD_FAILED:
+			VHD_ERRLOG("%s '%s': %s", kind, it->name, it->message);
+			continue;
+		default:
+			changes++;
+			VHD_NOTICELOG("%s '%s': %s", kind, it->name, it->message);
+			break;
+		}
+		if (it->kind == VHD_RELOAD_CONTROLLER && (it->action == VHD_RELOAD_CREATED ||
+							  it->action == VHD_RELOAD_REPLACED)) {
+			vhd_ctrl_visit_ctrlr(it->name, print_attach_hint, NULL);
+		}
+	}
+	VHD_NOTICELOG("%s reloaded: %u changes, %u refused", path, changes, rep.nrefused);
+	vhd_reload_report_free(&rep);
+}
+
 static int
-wait_for_stop(void)
+wait_for_stop(const char *config_path)
 {
 	sigset_t set;
 	siginfo_t si;
@@ -294,7 +438,7 @@ wait_for_stop(void)
 			return 0;
 		}
 		if (sig == SIGHUP) {
-			VHD_WARNLOG("SIGHUP: configuration reload is not implemented yet; ignored");
+			reload(config_path);
 		}
 	}
 }
@@ -306,8 +450,12 @@ main(int argc, char **argv)
 	struct vhd_diag diag = {0};
 	struct vhd_config *cfg = NULL;
 	struct eal_args eal = {0};
+	struct vhd_rpc_server *rpc = NULL;
 	unsigned int cpus[RTE_MAX_LCORE], ncpus = 0;
-	char err[VHD_ERR_MAX];
+	char err[VHD_ERR_MAX], instance[VHD_NAME_MAX + 1], telemetry[PATH_MAX], rundir[PATH_MAX];
+	bool path_ok;
+	const char *rpc_path;
+	enum vhd_log_level level;
 	cpu_set_t control;
 	sigset_t sigs;
 	int rc;
@@ -338,10 +486,19 @@ main(int argc, char **argv)
 		vhd_diag_free(&diag);
 		return EXIT_FAILURE;
 	}
+	/* The command line wins over the file; cfg keeps the file's values (reload compares). */
+	level = cfg->log_level;
 	if (opts.log_level != NULL) {
-		vhd_log_level_parse(opts.log_level, &cfg->log_level);
+		vhd_log_level_parse(opts.log_level, &level);
+		g_log_level_fixed = true;
 	}
-	vhd_log_set_level(cfg->log_level);
+	vhd_log_set_level(level);
+	rpc_path = opts.rpc_socket != NULL ? opts.rpc_socket : cfg->rpc_socket;
+	if (opts.instance != NULL) {
+		(void)vhd_strlcpy(instance, opts.instance, sizeof(instance));
+	} else {
+		vhd_config_instance(cfg->instance, rpc_path, instance, sizeof(instance));
+	}
 	if (opts.check) {
 		printf("%s: OK (%u backends, %u controllers)\n", opts.config, cfg->nbackends,
 		       cfg->ncontrollers);
@@ -349,8 +506,25 @@ main(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 
+	/* Refuse to start next to a live instance before anything is created. */
+	rc = vhd_unix_socket_clear_stale(rpc_path);
+	if (rc != 0) {
+		fprintf(stderr, "vhostd: control socket %s: %s\n", rpc_path,
+			rc == -EADDRINUSE ? "another process listens on it (is vhostd already "
+					    "running? use -r PATH or rpc_socket)" :
+			rc == -EEXIST ? "exists and is not a socket" : strerror(-rc));
+		vhd_config_free(cfg);
+		return EXIT_FAILURE;
+	}
+	if (instance_running(instance, telemetry, sizeof(telemetry))) {
+		fprintf(stderr, "vhostd: instance '%s' is already running (%s answers); give this "
+				"one another name with --instance or the instance key\n", instance,
+			telemetry);
+		vhd_config_free(cfg);
+		return EXIT_FAILURE;
+	}
 	if (control_cpus(cfg, &control) != 0 ||
-	    build_eal_args(cfg, &control, &eal, cpus, &ncpus) != 0) {
+	    build_eal_args(cfg, instance, level, &control, &eal, cpus, &ncpus) != 0) {
 		vhd_config_free(cfg);
 		return EXIT_FAILURE;
 	}
@@ -361,9 +535,9 @@ main(int argc, char **argv)
 		vhd_config_free(cfg);
 		return EXIT_FAILURE;
 	}
-	g_logtype = rte_log_register_type_and_pick_level("vhostd", (uint32_t)cfg->log_level);
+	g_logtype = rte_log_register_type_and_pick_level("vhostd", (uint32_t)level);
 	if (g_logtype >= 0) {
-		rte_log_set_level((uint32_t)g_logtype, (uint32_t)cfg->log_level);
+		rte_log_set_level((uint32_t)g_logtype, (uint32_t)level);
 		vhd_log_set_sink(rte_log_sink);
 	}
 	vhd_tsc_hz();
@@ -374,19 +548,43 @@ main(int argc, char **argv)
 		goto out_eal;
 	}
 	vhd_transport_init();
-	vhd_ctrl_init(cfg);
+	rc = vhd_ctrl_init(cfg);
+	if (rc != 0) {
+		VHD_ERRLOG("cannot start the control plane: %s", strerror(-rc));
+		goto out_workers;
+	}
+	vhd_ctrl_set_log_level_hook(apply_log_level);
 	rc = vhd_ctrl_apply_config(cfg, err, sizeof(err));
 	if (rc != 0) {
 		VHD_ERRLOG("%s: %s", cfg->path, err);
 		goto out_workers;
 	}
+	vhd_rpc_set_daemon_info(&(struct vhd_rpc_daemon_info){
+		.instance = instance,
+		.rpc_socket = rpc_path,
+		.config = cfg->path,
+	});
+	rc = vhd_rpc_server_start(rpc_path, vhd_rpc_dispatcher(), &rpc);
+	if (rc != 0) {
+		VHD_ERRLOG("control socket %s: %s", rpc_path, strerror(-rc));
+		vhd_ctrl_shutdown();
+		goto out_workers;
+	}
+	rc = vhd_rpc_telemetry_init();
+	if (rc != 0) {
+		VHD_WARNLOG("telemetry commands not registered: %s", strerror(-rc));
+	}
 	vhd_ctrl_foreach_ctrlr(print_attach_hint, NULL);
+	VHD_NOTICELOG("control socket %s; statistics: dpdk-telemetry.py -f %s", rpc_path,
+		      instance);
 	VHD_NOTICELOG("vhostd %s ready: %u polling cores, %u backends, %u controllers",
 		      VHD_VERSION, ncpus, cfg->nbackends, cfg->ncontrollers);
 	vhd_sd_notify("READY=1");
 
-	rc = wait_for_stop();
+	rc = wait_for_stop(cfg->path);
 	vhd_sd_notify("STOPPING=1");
+	/* No request may run while the controllers go away. */
+	vhd_rpc_server_stop(rpc);
 	vhd_ctrl_shutdown();
 
 out_workers:
@@ -395,7 +593,18 @@ out_workers:
 out_eal:
 	VHD_NOTICELOG("stopped");
 	vhd_log_set_sink(NULL);
+	/*
+	 * EAL leaves its runtime directory, and unlinks the telemetry socket in it only at exit.
+	 * The instance name is ours alone, so remove both now (rmdir only if nothing else is
+	 * there); otherwise every instance name ever used would leave a directory behind.
+	 */
+	path_ok = vhd_strlcpy(rundir, rte_eal_get_runtime_dir(), sizeof(rundir)) == 0;
 	rte_eal_cleanup();
+	if (path_ok && snprintf(telemetry, sizeof(telemetry), "%s/dpdk_telemetry.v2", rundir) <
+			       (int)sizeof(telemetry)) {
+		unlink(telemetry);
+		rmdir(rundir);
+	}
 	vhd_config_free(cfg);
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

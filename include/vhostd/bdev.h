@@ -114,8 +114,11 @@ struct vhd_bdev_ops {
 	void (*destroy)(struct vhd_bdev *bdev);
 	/*
 	 * Optional. Change the size (malloc/null: to new_size bytes; aio: new_size 0 means
-	 * re-read the file or device size). Control path; I/O may be running.
-	 * \return 0, -EINVAL (not a multiple of the block size), -ENOTSUP, -errno.
+	 * re-read the file or device size). Control path; I/O may be running. A malloc disk
+	 * grows in place up to 16 times its initial size (at least 16 GiB); the new part reads
+	 * as zeroes.
+	 * \return 0, -EINVAL (not a multiple of the block size), -ENOTSUP, -ENOSPC (malloc:
+	 *         beyond its growth room), -errno.
 	 */
 	int (*resize)(struct vhd_bdev *bdev, uint64_t new_size);
 	/*

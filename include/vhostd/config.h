@@ -96,6 +96,7 @@ struct vhd_config {
 	enum vhd_log_level log_level;     /* default notice */
 	uint32_t idle_sleep_us;           /* 0 = busy poll (default); else nap this long when idle */
 	char rpc_socket[PATH_MAX];        /* default /var/tmp/vhostd.sock */
+	char instance[VHD_NAME_MAX + 1];  /* "" = derived from rpc_socket (vhd_config_instance) */
 	char kata_store[PATH_MAX];        /* empty = no Kata integration */
 	struct vhd_backend_conf *backends;
 	unsigned int nbackends;
@@ -141,6 +142,29 @@ const char *vhd_ctrlr_type_name(enum vhd_ctrlr_type type);
 /* Find by name; NULL when absent. */
 const struct vhd_backend_conf *vhd_config_find_backend(const struct vhd_config *cfg,
 							const char *name);
+
+/*
+ * The instance name, also the DPDK file prefix (dpdk-telemetry.py -f NAME): `instance` when
+ * set; "vhostd" for the default rpc_socket /var/tmp/vhostd.sock; otherwise the rpc_socket
+ * path without its leading '/' and final ".sock", '/' written '-' and any other character
+ * that is not A-Z a-z 0-9 _ . - written '_' ("/run/vm7/ctl.sock" -> "run-vm7-ctl"). Two
+ * instances cannot share an rpc_socket, so their default names differ. A name that would
+ * exceed 63 characters becomes "vhostd-" and 16 hex digits of a hash of the path.
+ * \param instance    the `instance` setting ("" or NULL when not set).
+ * \param rpc_socket  the control socket in effect (`rpc_socket`, or vhostd -r).
+ */
+void vhd_config_instance(const char *instance, const char *rpc_socket, char *buf, size_t len);
+
+/* Is `name` valid for a backend, controller or instance (1..63 of A-Z a-z 0-9 _ . -, not "."
+ * or "..")? \return 0, or -EINVAL with the reason in err ("character 3 is not ..."). */
+int vhd_config_check_name(const char *name, char *err, size_t err_len);
+
+/* Is `serial` valid (at most 20 printable ASCII characters)? \return 0 or -EINVAL. */
+int vhd_config_check_serial(const char *serial, char *err, size_t err_len);
+
+/* Same object? Every field but `line` is compared (SCSI targets and LUNs deeply). */
+bool vhd_backend_conf_equal(const struct vhd_backend_conf *a, const struct vhd_backend_conf *b);
+bool vhd_ctrlr_conf_equal(const struct vhd_ctrlr_conf *a, const struct vhd_ctrlr_conf *b);
 
 /*
  * Parse a size: a plain number of bytes or a number with a binary suffix

@@ -45,6 +45,21 @@ struct vhd_io_stats {
 	uint64_t errors;
 	uint64_t lat_sum_us;
 	uint64_t lat_hist[VHD_LAT_BUCKETS];
+	/* Per request type (the sums above cover every type). */
+	uint64_t discard_bytes;
+	uint64_t read_lat_us, write_lat_us, discard_lat_us;
+};
+
+/* Add every counter of src to dst. */
+void vhd_io_stats_add(struct vhd_io_stats *dst, const struct vhd_io_stats *src);
+
+/* One virtqueue's figures as the control plane reports them. */
+struct vhd_queue_stats {
+	uint16_t index;            /* vring index */
+	bool started;              /* a front-end is using it now */
+	uint16_t size;             /* ring entries (0 when not started) */
+	uint16_t inflight;         /* requests popped and not completed */
+	struct vhd_io_stats io;    /* cumulative since the controller was created */
 };
 
 struct vhd_dev_ops {

@@ -49,9 +49,17 @@ int vhd_vhost_config_changed(struct vhd_vhost *vh);
  */
 void vhd_vhost_dma_sync(struct vhd_vhost *vh);
 
-/* Read a started queue's statistics (zeroed when not started). \return number of vrings. */
+/*
+ * Statistics per vring, cumulative since the controller was created (queues that stopped,
+ * on a disconnect or a guest reset, keep counting from where they were). Control path.
+ * \return number of vrings written (at most max).
+ */
 unsigned int vhd_vhost_queue_stats(struct vhd_vhost *vh, struct vhd_io_stats *stats,
 				   unsigned int max);
+
+/* The same plus each queue's state (started, ring size, requests in flight). */
+unsigned int vhd_vhost_queue_info(struct vhd_vhost *vh, struct vhd_queue_stats *qs,
+				  unsigned int max);
 
 /* Periodic housekeeping (about once a second, control thread): warns about front-ends that
  * started a device without sharing guest memory. */

@@ -1074,6 +1074,7 @@ decode_root_scalars(struct map *m)
 		report(m->ld, n, kp, "path is %zu characters, longer than the %zu a unix socket "
 		       "allows", strlen(cfg->rpc_socket), SOCKET_PATH_MAX);
 	}
+	(void)get_name(m, VHD_ROOT_INSTANCE, cfg->instance, NULL);
 }
 
 static void

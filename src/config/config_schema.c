@@ -96,6 +96,7 @@ static const struct vhd_config_key g_root_keys[] = {
 	[VHD_ROOT_LOG_LEVEL] = {"log_level", VHD_KIND_ENUM, 0, false, 0, 0, NULL},
 	[VHD_ROOT_IDLE_SLEEP_US] = {"idle_sleep_us", VHD_KIND_INTEGER, 0, false, 0, 100000, NULL},
 	[VHD_ROOT_RPC_SOCKET] = {"rpc_socket", VHD_KIND_PATH, 0, false, 0, 0, NULL},
+	[VHD_ROOT_INSTANCE] = {"instance", VHD_KIND_NAME, 0, false, 0, 0, NULL},
 	[VHD_ROOT_KATA] = {"kata", VHD_KIND_MAPPING, 0, false, 0, 0, &vhd_config_kata_section},
 	[VHD_ROOT_BACKENDS] = {"backends", VHD_KIND_SEQUENCE, 0, false, 0, 0,
 			       &vhd_config_backend_section},

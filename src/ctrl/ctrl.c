@@ -3,6 +3,7 @@
  * Registry of backends and controllers, and the create/delete operations shared by the config
  * loader and the RPC server (see vhostd/ctrl.h).
  */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 struct bdev_entry {
 	struct vhd_bdev *bdev;
 	struct vhd_backend_conf conf;
+	bool from_config;              /* the config file owns it (reload may change it) */
 	TAILQ_ENTRY(bdev_entry) link;
 };
 
@@ -41,6 +43,7 @@ struct ctrlr {
 	unsigned int nluns;
 	bool kata_node;                /* has a Kata device node in g_kata_store */
 	char socket[PATH_MAX];
+	bool from_config;              /* the config file owns it (reload may change it) */
 	TAILQ_ENTRY(ctrlr) link;
 };
 
@@ -63,14 +66,19 @@ set_err(char *err, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+static int save_settings(const struct vhd_config *cfg);
+
 int
 vhd_ctrl_init(const struct vhd_config *cfg)
 {
+	int rc;
+
 	pthread_mutex_lock(&g_ctrl_lock);
 	vhd_strlcpy(g_socket_dir, cfg->socket_dir, sizeof(g_socket_dir));
 	vhd_strlcpy(g_kata_store, cfg->kata_store, sizeof(g_kata_store));
+	rc = save_settings(cfg);
 	pthread_mutex_unlock(&g_ctrl_lock);
-	return 0;
+	return rc;
 }
 
 static struct bdev_entry *
@@ -689,6 +697,8 @@ shutdown_locked(void)
 	}
 }
 
+static void mark_from_config(const struct vhd_config *cfg);
+
 int
 vhd_ctrl_apply_config(const struct vhd_config *cfg, char *err, size_t len)
 {
@@ -703,6 +713,8 @@ vhd_ctrl_apply_config(const struct vhd_config *cfg, char *err, size_t len)
 	}
 	if (rc != 0) {
 		shutdown_locked();
+	} else {
+		mark_from_config(cfg);
 	}
 	pthread_mutex_unlock(&g_ctrl_lock);
 	return rc;
@@ -716,6 +728,27 @@ vhd_ctrl_shutdown(void)
 	pthread_mutex_unlock(&g_ctrl_lock);
 }
 
+static void
+visit_ctrlr(struct ctrlr *c, void (*fn)(const struct vhd_ctrlr_info *info, void *arg), void *arg)
+{
+	struct vhd_ctrlr_info info;
+
+	memset(&info, 0, sizeof(info));
+	vhd_strlcpy(info.name, c->conf.name, sizeof(info.name));
+	info.type = c->conf.type;
+	vhd_strlcpy(info.socket, c->socket, sizeof(info.socket));
+	info.cpu = vhd_worker_cpu(c->worker);
+	info.num_queues = c->conf.num_queues;
+	info.connected = vhd_vhost_connected(c->vh);
+	if (c->bdev != NULL) {
+		vhd_strlcpy(info.backend, c->bdev->conf.name, sizeof(info.backend));
+	}
+	info.conf = &c->conf;
+	info.from_config = c->from_config;
+	info.vh = c->vh;
+	fn(&info, arg);
+}
+
 void
 vhd_ctrl_foreach_ctrlr(void (*fn)(const struct vhd_ctrlr_info *info, void *arg), void *arg)
 {
@@ -723,19 +756,726 @@ vhd_ctrl_foreach_ctrlr(void (*fn)(const struct vhd_ctrlr_info *info, void *arg),
 
 	pthread_mutex_lock(&g_ctrl_lock);
 	TAILQ_FOREACH(c, &g_ctrlrs, link) {
-		struct vhd_ctrlr_info info;
-
-		memset(&info, 0, sizeof(info));
-		vhd_strlcpy(info.name, c->conf.name, sizeof(info.name));
-		info.type = c->conf.type;
-		vhd_strlcpy(info.socket, c->socket, sizeof(info.socket));
-		info.cpu = vhd_worker_cpu(c->worker);
-		info.num_queues = c->conf.num_queues;
-		info.connected = vhd_vhost_connected(c->vh);
-		if (c->bdev != NULL) {
-			vhd_strlcpy(info.backend, c->bdev->conf.name, sizeof(info.backend));
-		}
-		fn(&info, arg);
+		visit_ctrlr(c, fn, arg);
 	}
 	pthread_mutex_unlock(&g_ctrl_lock);
+}
+
+/* ==== Runtime control: introspection, resize and reload (RPC server, SIGHUP) ==== */
+
+/* Settings of the configuration in effect (its lists are not kept: the registry is the truth). */
+static struct vhd_config g_settings;
+static char *g_config_path;
+static bool (*g_log_level_hook)(enum vhd_log_level level);
+
+static int
+save_settings(const struct vhd_config *cfg)
+{
+	char *path = NULL;
+
+	if (cfg->path != NULL) {
+		path = strdup(cfg->path);
+		if (path == NULL) {
+			return -ENOMEM;
+		}
+	}
+	free(g_config_path);
+	g_config_path = path;
+	g_settings = *cfg;
+	g_settings.path = NULL;
+	g_settings.backends = NULL;
+	g_settings.nbackends = 0;
+	g_settings.controllers = NULL;
+	g_settings.ncontrollers = 0;
+	return 0;
+}
+
+static void
+mark_from_config(const struct vhd_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nbackends; i++) {
+		struct bdev_entry *e = find_bdev(cfg->backends[i].name);
+
+		if (e != NULL) {
+			e->from_config = true;
+		}
+	}
+	for (unsigned int i = 0; i < cfg->ncontrollers; i++) {
+		struct ctrlr *c = find_ctrlr(cfg->controllers[i].name);
+
+		if (c != NULL) {
+			c->from_config = true;
+		}
+	}
+}
+
+int
+vhd_ctrl_visit_ctrlr(const char *name,
+		     void (*fn)(const struct vhd_ctrlr_info *info, void *arg), void *arg)
+{
+	struct ctrlr *c;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&g_ctrl_lock);
+	c = find_ctrlr(name);
+	if (c != NULL) {
+		visit_ctrlr(c, fn, arg);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&g_ctrl_lock);
+	return rc;
+}
+
+static void
+visit_bdev(struct bdev_entry *e, void (*fn)(const struct vhd_bdev_info *info, void *arg),
+	   void *arg)
+{
+	struct vhd_bdev_info info = {
+		.conf = &e->conf,
+		.bdev = e->bdev,
+		.from_config = e->from_config,
+	};
+	struct ctrlr *c;
+
+	TAILQ_FOREACH(c, &g_ctrlrs, link) {
+		if (ctrlr_uses(c, e, false)) {
+			if (info.user == NULL) {
+				info.user = c->conf.name;
+			}
+			info.nusers++;
+		}
+	}
+	fn(&info, arg);
+}
+
+int
+vhd_ctrl_foreach_bdev(const char *name,
+		      void (*fn)(const struct vhd_bdev_info *info, void *arg), void *arg)
+{
+	struct bdev_entry *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&g_ctrl_lock);
+	if (name != NULL) {
+		e = find_bdev(name);
+		if (e != NULL) {
+			visit_bdev(e, fn, arg);
+		} else {
+			rc = -ENOENT;
+		}
+	} else {
+		TAILQ_FOREACH(e, &g_bdevs, link) {
+			visit_bdev(e, fn, arg);
+		}
+	}
+	pthread_mutex_unlock(&g_ctrl_lock);
+	return rc;
+}
+
+void
+vhd_ctrl_get_cores(struct vhd_cpumask *cores)
+{
+	pthread_mutex_lock(&g_ctrl_lock);
+	*cores = g_settings.cores;
+	pthread_mutex_unlock(&g_ctrl_lock);
+}
+
+void
+vhd_ctrl_ctrlr_conf_init(struct vhd_ctrlr_conf *conf, const char *name, enum vhd_ctrlr_type type)
+{
+	memset(conf, 0, sizeof(*conf));
+	(void)vhd_strlcpy(conf->name, name, sizeof(conf->name));
+	conf->type = type;
+	vhd_ctrl_get_cores(&conf->cpumask);
+	conf->num_queues = 1;
+	(void)vhd_strlcpy(conf->serial, name, sizeof(conf->serial));
+}
+
+static int
+bdev_resize_locked(struct bdev_entry *e, uint64_t new_size, struct vhd_resize_result *res,
+		   char *err, size_t len)
+{
+	struct vhd_bdev *bdev = e->bdev;
+	const char *name = e->conf.name;
+	struct ctrlr *c;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (bdev->ops->resize == NULL) {
+		set_err(err, len, "backend '%s': a %s backend cannot be resized", name,
+			vhd_backend_type_name(bdev->type));
+		return -ENOTSUP;
+	}
+	if (bdev->type == VHD_BACKEND_AIO && new_size != 0) {
+		set_err(err, len, "backend '%s': an aio backend has the size of %s; grow the file "
+			"(or device), then rescan", name, e->conf.path);
+		return -EINVAL;
+	}
+	if (bdev->type != VHD_BACKEND_AIO && new_size == 0) {
+		set_err(err, len, "backend '%s': the new size must be greater than 0", name);
+		return -EINVAL;
+	}
+	res->old_bytes = vhd_bdev_num_blocks(bdev) * bdev->block_size;
+	rc = bdev->ops->resize(bdev, new_size);
+	switch (rc) {
+	case 0:
+		break;
+	case -EINVAL:
+		if (bdev->type == VHD_BACKEND_AIO) {
+			set_err(err, len, "backend '%s': %s is smaller than one block (%u bytes)",
+				name, e->conf.path, bdev->block_size);
+		} else {
+			set_err(err, len, "backend '%s': %" PRIu64 " bytes is not a multiple of "
+				"the block size (%u)", name, new_size, bdev->block_size);
+		}
+		return rc;
+	case -ENOSPC:
+		set_err(err, len, "backend '%s': a malloc backend grows to at most 16 times its "
+			"size at creation (at least 16 GiB)", name);
+		return rc;
+	default:
+		set_err(err, len, "backend '%s': cannot resize: %s", name, strerror(-rc));
+		return rc;
+	}
+	res->new_bytes = vhd_bdev_num_blocks(bdev) * bdev->block_size;
+	if (bdev->type == VHD_BACKEND_MALLOC || bdev->type == VHD_BACKEND_NULL) {
+		e->conf.size = res->new_bytes;
+	}
+	TAILQ_FOREACH(c, &g_ctrlrs, link) {
+		if (!ctrlr_uses(c, e, false)) {
+			continue;
+		}
+		res->users++;
+		if (res->new_bytes == res->old_bytes) {
+			continue;
+		}
+		if (c->bdev == e) {
+			/* virtio-blk: QEMU re-reads the capacity from the config space. */
+			rc = vhd_vhost_config_changed(c->vh);
+			if (rc == 0) {
+				res->notified++;
+			} else if (rc != -ENOTCONN) {
+				res->notify_failed++;
+			}
+			continue;
+		}
+		/* SCSI: unit attention 06/2A/09 and a PARAM_CHANGE event, per LUN on it. */
+		for (unsigned int i = 0; i < c->nluns; i++) {
+			if (c->luns[i].e == e && !c->luns[i].gone &&
+			    vhd_scsi_lun_resized(c->dev, c->luns[i].target, c->luns[i].lun) == 0 &&
+			    vhd_vhost_connected(c->vh)) {
+				res->notified++;
+			}
+		}
+	}
+	return 0;
+}
+
+int
+vhd_ctrl_bdev_resize(const char *name, uint64_t new_size, struct vhd_resize_result *res,
+		     char *err, size_t len)
+{
+	struct bdev_entry *e;
+	int rc;
+
+	pthread_mutex_lock(&g_ctrl_lock);
+	e = find_bdev(name);
+	if (e == NULL) {
+		set_err(err, len, "backend '%s' does not exist", name);
+		rc = -ENOENT;
+	} else {
+		rc = bdev_resize_locked(e, new_size, res, err, len);
+	}
+	pthread_mutex_unlock(&g_ctrl_lock);
+	return rc;
+}
+
+void
+vhd_ctrl_set_log_level_hook(bool (*fn)(enum vhd_log_level level))
+{
+	pthread_mutex_lock(&g_ctrl_lock);
+	g_log_level_hook = fn;
+	pthread_mutex_unlock(&g_ctrl_lock);
+}
+
+/* ---- reload ---- */
+
+const char *
+vhd_reload_action_name(enum vhd_reload_action action)
+{
+	static const char *const names[] = {
+		[VHD_RELOAD_UNCHANGED] = "unchanged",
+		[VHD_RELOAD_CREATED] = "created",
+		[VHD_RELOAD_DELETED] = "deleted",
+		[VHD_RELOAD_REPLACED] = "replaced",
+		[VHD_RELOAD_RESIZED] = "resized",
+		[VHD_RELOAD_APPLIED] = "applied",
+		[VHD_RELOAD_KEPT] = "kept",
+		[VHD_RELOAD_RESTART] = "restart-needed",
+		[VHD_RELOAD_FAILED] = "failed",
+	};
+
+	return (size_t)action < VHD_ARRAY_SIZE(names) ? names[action] : "unknown";
+}
+
+const char *
+vhd_reload_kind_name(enum vhd_reload_kind kind)
+{
+	switch (kind) {
+	case VHD_RELOAD_BACKEND:
+		return "backend";
+	case VHD_RELOAD_CONTROLLER:
+		return "controller";
+	case VHD_RELOAD_SETTING:
+		return "setting";
+	}
+	return "unknown";
+}
+
+void
+vhd_reload_report_free(struct vhd_reload_report *rep)
+{
+	free(rep->items);
+	free(rep->diag);
+	memset(rep, 0, sizeof(*rep));
+}
+
+/* Names deleted during a reload to be created again (REPLACED rather than CREATED). */
+struct name_list {
+	char (*names)[VHD_NAME_MAX + 1];
+	unsigned int n;
+};
+
+struct reload {
+	const struct vhd_config *cfg;
+	struct vhd_reload_report *rep;
+	struct name_list replaced_bdevs;
+	struct name_list replaced_ctrlrs;
+	/* RPC-made controllers removed so that a backend the file changes could be replaced. */
+	struct vhd_ctrlr_conf *recreate;
+	unsigned int nrecreate;
+	bool nomem;
+};
+
+static void VHD_PRINTF(5, 6)
+report(struct reload *r, enum vhd_reload_kind kind, enum vhd_reload_action action,
+       const char *name, const char *fmt, ...)
+{
+	struct vhd_reload_report *rep = r->rep;
+	struct vhd_reload_item *items, *it;
+	va_list ap;
+
+	items = realloc(rep->items, (rep->nitems + 1) * sizeof(*items));
+	if (items == NULL) {
+		r->nomem = true;
+		return;
+	}
+	rep->items = items;
+	it = &items[rep->nitems++];
+	it->kind = kind;
+	it->action = action;
+	(void)vhd_strlcpy(it->name, name, sizeof(it->name));
+	va_start(ap, fmt);
+	vsnprintf(it->message, sizeof(it->message), fmt, ap);
+	va_end(ap);
+	if (action == VHD_RELOAD_KEPT || action == VHD_RELOAD_FAILED) {
+		rep->nrefused++;
+	}
+}
+
+static void
+name_list_add(struct reload *r, struct name_list *l, const char *name)
+{
+	char (*names)[VHD_NAME_MAX + 1] = realloc(l->names, (l->n + 1) * sizeof(*names));
+
+	if (names == NULL) {
+		r->nomem = true;
+		return;
+	}
+	l->names = names;
+	(void)vhd_strlcpy(names[l->n++], name, sizeof(names[0]));
+}
+
+static bool
+name_list_has(const struct name_list *l, const char *name)
+{
+	for (unsigned int i = 0; i < l->n; i++) {
+		if (strcmp(l->names[i], name) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static const struct vhd_ctrlr_conf *
+cfg_ctrlr(const struct vhd_config *cfg, const char *name)
+{
+	for (unsigned int i = 0; i < cfg->ncontrollers; i++) {
+		if (strcmp(cfg->controllers[i].name, name) == 0) {
+			return &cfg->controllers[i];
+		}
+	}
+	return NULL;
+}
+
+/* Only the size differs (malloc/null): resized in place rather than replaced. */
+static bool
+only_size_differs(const struct vhd_backend_conf *a, const struct vhd_backend_conf *b)
+{
+	struct vhd_backend_conf tmp = *b;
+
+	if (a->type != VHD_BACKEND_MALLOC && a->type != VHD_BACKEND_NULL) {
+		return false;
+	}
+	tmp.size = a->size;
+	return vhd_backend_conf_equal(a, &tmp);
+}
+
+/* Is the running LUN set of scsi controller c the one conf describes? */
+static bool
+scsi_luns_match(const struct ctrlr *c, const struct vhd_ctrlr_conf *conf)
+{
+	unsigned int n = 0, running = 0;
+
+	for (unsigned int i = 0; i < c->nluns; i++) {
+		running += !c->luns[i].gone;
+	}
+	for (unsigned int t = 0; t < conf->ntargets; t++) {
+		const struct vhd_target_conf *tc = &conf->targets[t];
+
+		for (unsigned int l = 0; l < tc->nluns; l++) {
+			const struct vhd_lun_conf *lc = &tc->luns[l];
+			unsigned int i;
+
+			for (i = 0; i < c->nluns; i++) {
+				const struct lun_use *u = &c->luns[i];
+
+				if (!u->gone && u->target == tc->id && u->lun == lc->lun &&
+				    strcmp(u->e->conf.name, lc->backend) == 0 &&
+				    u->writer == (!lc->readonly && !u->e->bdev->readonly)) {
+					break;
+				}
+			}
+			if (i == c->nluns) {
+				return false;
+			}
+			n++;
+		}
+	}
+	return n == running;
+}
+
+/*
+ * Does controller c run as conf describes? The stored conf does not keep SCSI targets (LUNs
+ * may also come and go at run time), so those are compared with the running LUN set.
+ */
+static bool
+ctrlr_matches(const struct ctrlr *c, const struct vhd_ctrlr_conf *conf)
+{
+	struct vhd_ctrlr_conf a = c->conf, b = *conf;
+
+	a.targets = NULL;
+	a.ntargets = 0;
+	b.targets = NULL;
+	b.ntargets = 0;
+	if (!vhd_ctrlr_conf_equal(&a, &b)) {
+		return false;
+	}
+	return c->conf.type != VHD_CTRLR_SCSI || scsi_luns_match(c, conf);
+}
+
+/*
+ * The file changes this backend (beyond its size), so it is to be replaced. (A backend the
+ * file removes is deleted only if unused; its users are not touched for it.)
+ */
+static bool
+bdev_replaced(const struct reload *r, const struct bdev_entry *e)
+{
+	const struct vhd_backend_conf *nb = vhd_config_find_backend(r->cfg, e->conf.name);
+
+	return nb != NULL && !vhd_backend_conf_equal(&e->conf, nb) &&
+	       !only_size_differs(&e->conf, nb);
+}
+
+/* Does controller c use a backend the file replaces (its blk backend or one of its LUNs)? */
+static bool
+ctrlr_backend_replaced(const struct reload *r, const struct ctrlr *c)
+{
+	if (c->bdev != NULL && bdev_replaced(r, c->bdev)) {
+		return true;
+	}
+	for (unsigned int i = 0; i < c->nluns; i++) {
+		if (bdev_replaced(r, c->luns[i].e)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+reload_ctrlrs_remove(struct reload *r)
+{
+	const char *file = r->cfg->path;
+	char err[VHD_ERR_MAX];
+	struct ctrlr *c, *next;
+
+	for (c = TAILQ_FIRST(&g_ctrlrs); c != NULL; c = next) {
+		const struct vhd_ctrlr_conf *nc = cfg_ctrlr(r->cfg, c->conf.name);
+		bool backend_goes = ctrlr_backend_replaced(r, c);
+		char name[VHD_NAME_MAX + 1];
+		struct vhd_ctrlr_conf keep;
+		const char *why;
+
+		next = TAILQ_NEXT(c, link);
+		if (nc == NULL && !c->from_config &&
+		    (!backend_goes || c->conf.type == VHD_CTRLR_SCSI)) {
+			/* Made over RPC and not concerned; or scsi, whose LUNs made at run time
+			 * could not be recreated: its backends stay in use (and are kept). */
+			continue;
+		}
+		if (nc == NULL && c->from_config) {
+			why = "removed from";
+		} else if (nc != NULL && !ctrlr_matches(c, nc)) {
+			why = "changed in";
+		} else if (backend_goes) {
+			why = "uses a backend that changes in";
+		} else {
+			c->from_config = true;
+			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_UNCHANGED, c->conf.name,
+			       "unchanged");
+			continue;
+		}
+		(void)vhd_strlcpy(name, c->conf.name, sizeof(name));
+		if (vhd_vhost_connected(c->vh)) {
+			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_KEPT, name, "%s %s, but a "
+			       "front-end is connected: left as it was (delete or change it once "
+			       "the VM has stopped)", why, file);
+			continue;
+		}
+		keep = c->conf;
+		if (ctrlr_delete_locked(name, false, err, sizeof(err)) != 0) {
+			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_FAILED, name, "%s %s; cannot "
+			       "delete it: %s", why, file, err);
+			continue;
+		}
+		if (nc == NULL && strcmp(why, "removed from") == 0) {
+			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_DELETED, name,
+			       "removed from %s: deleted", file);
+			continue;
+		}
+		name_list_add(r, &r->replaced_ctrlrs, name);
+		if (nc == NULL) {
+			/* Made over RPC: comes back as it was, on the new backend. */
+			struct vhd_ctrlr_conf *re = realloc(r->recreate,
+							    (r->nrecreate + 1) * sizeof(*re));
+
+			if (re == NULL) {
+				r->nomem = true;
+				continue;
+			}
+			r->recreate = re;
+			re[r->nrecreate++] = keep;
+		}
+	}
+}
+
+static void
+reload_bdevs_remove(struct reload *r)
+{
+	const char *file = r->cfg->path;
+	struct bdev_entry *e, *next;
+
+	for (e = TAILQ_FIRST(&g_bdevs); e != NULL; e = next) {
+		const struct vhd_backend_conf *nb = vhd_config_find_backend(r->cfg, e->conf.name);
+		struct vhd_resize_result res;
+		char err[VHD_ERR_MAX];
+		struct ctrlr *user;
+		const char *name = e->conf.name;
+
+		next = TAILQ_NEXT(e, link);
+		if (nb == NULL && !e->from_config) {
+			continue;
+		}
+		if (nb != NULL && vhd_backend_conf_equal(&e->conf, nb)) {
+			e->from_config = true;
+			report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_UNCHANGED, name, "unchanged");
+			continue;
+		}
+		if (nb != NULL && only_size_differs(&e->conf, nb)) {
+			e->from_config = true;
+			if (bdev_resize_locked(e, nb->size, &res, err, sizeof(err)) != 0) {
+				report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_FAILED, name, "%s", err);
+			} else {
+				report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_RESIZED, name,
+				       "size changed in %s: resized from %" PRIu64 " to %" PRIu64
+				       " bytes, %u front-end(s) notified", file, res.old_bytes,
+				       res.new_bytes, res.notified);
+			}
+			continue;
+		}
+		user = bdev_user(e);
+		if (user != NULL) {
+			report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_KEPT, name,
+			       "%s %s, but controller '%s' uses it: left as it was",
+			       nb == NULL ? "removed from" : "changed in", file, user->conf.name);
+			continue;
+		}
+		if (nb == NULL) {
+			report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_DELETED, name,
+			       "removed from %s: deleted", file);
+		} else {
+			name_list_add(r, &r->replaced_bdevs, name);
+		}
+		TAILQ_REMOVE(&g_bdevs, e, link);
+		vhd_bdev_destroy(e->bdev);
+		free(e);
+	}
+}
+
+static void
+reload_create(struct reload *r)
+{
+	const struct vhd_config *cfg = r->cfg;
+	char err[VHD_ERR_MAX];
+
+	for (unsigned int i = 0; i < cfg->nbackends; i++) {
+		const struct vhd_backend_conf *b = &cfg->backends[i];
+		bool again = name_list_has(&r->replaced_bdevs, b->name);
+
+		if (find_bdev(b->name) != NULL) {
+			continue;
+		}
+		if (bdev_create_locked(b, err, sizeof(err)) != 0) {
+			report(r, VHD_RELOAD_BACKEND, VHD_RELOAD_FAILED, b->name, "%s%s", err,
+			       again ? " (the old one was deleted)" : "");
+			continue;
+		}
+		find_bdev(b->name)->from_config = true;
+		report(r, VHD_RELOAD_BACKEND, again ? VHD_RELOAD_REPLACED : VHD_RELOAD_CREATED,
+		       b->name, again ? "changed in %s: replaced" : "new in %s: created",
+		       cfg->path);
+	}
+	for (unsigned int i = 0; i < cfg->ncontrollers; i++) {
+		const struct vhd_ctrlr_conf *c = &cfg->controllers[i];
+		bool again = name_list_has(&r->replaced_ctrlrs, c->name);
+
+		if (find_ctrlr(c->name) != NULL) {
+			continue;
+		}
+		if (ctrlr_create_locked(c, err, sizeof(err)) != 0) {
+			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_FAILED, c->name, "%s%s", err,
+			       again ? " (the old one was deleted)" : "");
+			continue;
+		}
+		find_ctrlr(c->name)->from_config = true;
+		report(r, VHD_RELOAD_CONTROLLER, again ? VHD_RELOAD_REPLACED : VHD_RELOAD_CREATED,
+		       c->name, again ? "changed in %s: replaced" : "new in %s: created",
+		       cfg->path);
+	}
+	for (unsigned int i = 0; i < r->nrecreate; i++) {
+		const struct vhd_ctrlr_conf *c = &r->recreate[i];
+
+		if (ctrlr_create_locked(c, err, sizeof(err)) != 0) {
+			report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_FAILED, c->name, "its backend "
+			       "was replaced, and it could not be created again: %s", err);
+			continue;
+		}
+		report(r, VHD_RELOAD_CONTROLLER, VHD_RELOAD_REPLACED, c->name, "its backend was "
+		       "replaced: created again");
+	}
+}
+
+static void
+setting_restart(struct reload *r, const char *key, const char *was, const char *now)
+{
+	report(r, VHD_RELOAD_SETTING, VHD_RELOAD_RESTART, key, "changed from %s to %s in %s; "
+	       "takes effect when vhostd restarts", was, now, r->cfg->path);
+}
+
+static void
+reload_settings(struct reload *r)
+{
+	const struct vhd_config *n = r->cfg, *o = &g_settings;
+	char was[PATH_MAX], now[PATH_MAX];
+
+	if (memcmp(&n->cores, &o->cores, sizeof(n->cores)) != 0) {
+		vhd_cpumask_format_list(&o->cores, was, sizeof(was));
+		vhd_cpumask_format_list(&n->cores, now, sizeof(now));
+		setting_restart(r, "cores", was, now);
+	}
+	if (n->hugemem_mb != o->hugemem_mb) {
+		snprintf(was, sizeof(was), "%" PRIu64, o->hugemem_mb);
+		snprintf(now, sizeof(now), "%" PRIu64, n->hugemem_mb);
+		setting_restart(r, "hugemem", was, now);
+	}
+	if (n->idle_sleep_us != o->idle_sleep_us) {
+		snprintf(was, sizeof(was), "%u", o->idle_sleep_us);
+		snprintf(now, sizeof(now), "%u", n->idle_sleep_us);
+		setting_restart(r, "idle_sleep_us", was, now);
+	}
+	if (strcmp(n->socket_dir, o->socket_dir) != 0) {
+		setting_restart(r, "socket_dir", o->socket_dir, n->socket_dir);
+	}
+	if (strcmp(n->rpc_socket, o->rpc_socket) != 0) {
+		setting_restart(r, "rpc_socket", o->rpc_socket, n->rpc_socket);
+	}
+	if (strcmp(n->instance, o->instance) != 0) {
+		setting_restart(r, "instance", o->instance[0] != '\0' ? o->instance : "(default)",
+				n->instance[0] != '\0' ? n->instance : "(default)");
+	}
+	if (strcmp(n->kata_store, o->kata_store) != 0) {
+		setting_restart(r, "kata.store", o->kata_store[0] != '\0' ? o->kata_store :
+				"(none)", n->kata_store[0] != '\0' ? n->kata_store : "(none)");
+	}
+	if (n->log_level != o->log_level) {
+		if (g_log_level_hook != NULL && g_log_level_hook(n->log_level)) {
+			report(r, VHD_RELOAD_SETTING, VHD_RELOAD_APPLIED, "log_level",
+			       "changed from %s to %s: applied", vhd_log_level_name(o->log_level),
+			       vhd_log_level_name(n->log_level));
+			g_settings.log_level = n->log_level;
+		} else {
+			report(r, VHD_RELOAD_SETTING, VHD_RELOAD_KEPT, "log_level",
+			       "changed from %s to %s in %s, but the command line (-l) set the "
+			       "level: kept",
+			       vhd_log_level_name(o->log_level), vhd_log_level_name(n->log_level),
+			       n->path);
+		}
+	}
+}
+
+int
+vhd_ctrl_reload(struct vhd_reload_report *rep)
+{
+	struct vhd_diag diag = {0};
+	struct vhd_config *cfg = NULL;
+	struct reload r = {.rep = rep};
+	char *path;
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	pthread_mutex_lock(&g_ctrl_lock);
+	path = g_config_path != NULL ? strdup(g_config_path) : NULL;
+	pthread_mutex_unlock(&g_ctrl_lock);
+	if (path == NULL) {
+		return -ENOMEM;
+	}
+	rc = vhd_config_load(path, &cfg, &diag);
+	free(path);
+	if (rc != 0) {
+		rep->diag = diag.text;
+		return rc;
+	}
+	r.cfg = cfg;
+	pthread_mutex_lock(&g_ctrl_lock);
+	reload_settings(&r);
+	/* Controllers first (they free backends), then backends, then everything new. */
+	reload_ctrlrs_remove(&r);
+	reload_bdevs_remove(&r);
+	reload_create(&r);
+	pthread_mutex_unlock(&g_ctrl_lock);
+	free(r.replaced_bdevs.names);
+	free(r.replaced_ctrlrs.names);
+	free(r.recreate);
+	vhd_config_free(cfg);
+	return r.nomem ? -ENOMEM : 0;
 }

@@ -153,16 +153,20 @@ vhd_stats_account(struct vhd_io_stats *st, enum vhd_stat_op op, uint64_t bytes, 
 	case VHD_STAT_READ:
 		st->reads++;
 		st->read_bytes += bytes;
+		st->read_lat_us += us;
 		break;
 	case VHD_STAT_WRITE:
 		st->writes++;
 		st->write_bytes += bytes;
+		st->write_lat_us += us;
 		break;
 	case VHD_STAT_FLUSH:
 		st->flushes++;
 		break;
 	case VHD_STAT_DISCARD:
 		st->discards++;
+		st->discard_bytes += bytes;
+		st->discard_lat_us += us;
 		break;
 	case VHD_STAT_WRITE_ZEROES:
 		st->write_zeroes++;
@@ -174,4 +178,26 @@ vhd_stats_account(struct vhd_io_stats *st, enum vhd_stat_op op, uint64_t bytes, 
 	st->errors += error;
 	st->lat_sum_us += us;
 	st->lat_hist[VHD_MIN(bucket, VHD_LAT_BUCKETS - 1u)]++;
+}
+
+void
+vhd_io_stats_add(struct vhd_io_stats *dst, const struct vhd_io_stats *src)
+{
+	dst->reads += src->reads;
+	dst->writes += src->writes;
+	dst->flushes += src->flushes;
+	dst->discards += src->discards;
+	dst->write_zeroes += src->write_zeroes;
+	dst->others += src->others;
+	dst->read_bytes += src->read_bytes;
+	dst->write_bytes += src->write_bytes;
+	dst->errors += src->errors;
+	dst->lat_sum_us += src->lat_sum_us;
+	for (unsigned int i = 0; i < VHD_LAT_BUCKETS; i++) {
+		dst->lat_hist[i] += src->lat_hist[i];
+	}
+	dst->discard_bytes += src->discard_bytes;
+	dst->read_lat_us += src->read_lat_us;
+	dst->write_lat_us += src->write_lat_us;
+	dst->discard_lat_us += src->discard_lat_us;
 }

@@ -35,6 +35,7 @@
 #define VHD_LOG_COMPONENT "vhost"
 #include "vhostd/log.h"
 #include "vhostd/transport.h"
+#include "vhostd/unix_socket.h"
 
 #define MAX_VIDS 1024      /* DPDK's MAX_VHOST_DEVICE */
 #define MAX_VRINGS 256     /* DPDK's VHOST_MAX_VRING */
@@ -105,6 +106,9 @@ struct vhd_vhost {
 	pthread_mutex_t lock;        /* control path: callbacks vs. create/destroy/RPC */
 	struct session *session;     /* the connected front-end, if any */
 	bool deleting;
+	/* Statistics of queues that stopped, per vring, so figures survive reconnects. */
+	struct vhd_io_stats *retired;
+	unsigned int nretired;
 	TAILQ_ENTRY(vhd_vhost) link;
 };
 
@@ -445,6 +449,10 @@ stop_queue(struct vhd_vhost *vh, struct session *s, uint16_t qid)
 	}
 	tracked = q->vq.inflight != NULL;
 	rc = vhd_worker_remove_queue(vh->worker, q, &fin);
+	if (qid < vh->nretired) {
+		/* An abandoned queue may still count its late completions; they are not kept. */
+		vhd_io_stats_add(&vh->retired[qid], &q->stats);
+	}
 	/*
 	 * With inflight tracking, DPDK adds the requests still recorded in flight to the base
 	 * when the queue restarts, so they must not be counted here as well.
@@ -762,35 +770,6 @@ static const struct rte_vhost_user_extern_ops g_extern_ops = {
 
 /* ---- control path ---- */
 
-/* Remove a socket file left by a previous run, but never a live socket or another file. */
-static int
-clear_stale_socket(const char *path)
-{
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd, rc;
-
-	if (lstat(path, &st) != 0) {
-		return errno == ENOENT ? 0 : -errno;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		return -EEXIST;
-	}
-	if (vhd_strlcpy(addr.sun_path, path, sizeof(addr.sun_path)) != 0) {
-		return -ENAMETOOLONG;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		return -errno;
-	}
-	rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
-	close(fd);
-	if (rc == 0) {
-		return -EADDRINUSE;
-	}
-	return unlink(path) == 0 ? 0 : -errno;
-}
-
 int
 vhd_vhost_create(const char *path, struct vhd_dev *dev, struct vhd_worker *w,
 		 struct vhd_vhost **out)
@@ -802,7 +781,7 @@ vhd_vhost_create(const char *path, struct vhd_dev *dev, struct vhd_worker *w,
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		return -ENAMETOOLONG;
 	}
-	rc = clear_stale_socket(path);
+	rc = vhd_unix_socket_clear_stale(path);
 	if (rc != 0) {
 		return rc;
 	}
@@ -813,9 +792,16 @@ vhd_vhost_create(const char *path, struct vhd_dev *dev, struct vhd_worker *w,
 	vhd_strlcpy(vh->path, path, sizeof(vh->path));
 	vh->dev = dev;
 	vh->worker = w;
+	vh->nretired = VHD_MIN(dev->ops->num_vrings(dev), (uint32_t)MAX_VRINGS);
+	vh->retired = calloc(vh->nretired, sizeof(*vh->retired));
+	if (vh->retired == NULL) {
+		free(vh);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&vh->lock, NULL);
 
 	if (rte_vhost_driver_register(path, 0) != 0) {
+		free(vh->retired);
 		free(vh);
 		return -EIO;
 	}
@@ -828,6 +814,7 @@ vhd_vhost_create(const char *path, struct vhd_dev *dev, struct vhd_worker *w,
 				  (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)) != 0 ||
 	    rte_vhost_driver_callback_register(path, &g_device_ops) != 0) {
 		rte_vhost_driver_unregister(path);
+		free(vh->retired);
 		free(vh);
 		return -EIO;
 	}
@@ -839,6 +826,7 @@ vhd_vhost_create(const char *path, struct vhd_dev *dev, struct vhd_worker *w,
 		TAILQ_REMOVE(&g_vhosts, vh, link);
 		pthread_mutex_unlock(&g_lock);
 		rte_vhost_driver_unregister(path);
+		free(vh->retired);
 		free(vh);
 		return -EIO;
 	}
@@ -871,6 +859,7 @@ vhd_vhost_destroy(struct vhd_vhost *vh)
 	pthread_mutex_unlock(&g_lock);
 	unlink(vh->path);
 	pthread_mutex_destroy(&vh->lock);
+	free(vh->retired);
 	free(vh);
 }
 
@@ -939,16 +928,40 @@ vhd_vhost_dma_sync(struct vhd_vhost *vh)
 unsigned int
 vhd_vhost_queue_stats(struct vhd_vhost *vh, struct vhd_io_stats *stats, unsigned int max)
 {
-	unsigned int n = VHD_MIN(vh->dev->ops->num_vrings(vh->dev), max);
+	unsigned int n = VHD_MIN(vh->nretired, max);
 
 	pthread_mutex_lock(&vh->lock);
 	for (unsigned int i = 0; i < n; i++) {
 		struct vhd_queue *q = vh->session != NULL ? vh->session->queues[i] : NULL;
 
+		stats[i] = vh->retired[i];
 		if (q != NULL) {
-			stats[i] = q->stats;
-		} else {
-			memset(&stats[i], 0, sizeof(stats[i]));
+			/* Written by the worker as we read: each counter is a whole 64-bit value,
+			 * the set is not a snapshot of one instant. */
+			vhd_io_stats_add(&stats[i], &q->stats);
+		}
+	}
+	pthread_mutex_unlock(&vh->lock);
+	return n;
+}
+
+unsigned int
+vhd_vhost_queue_info(struct vhd_vhost *vh, struct vhd_queue_stats *qs, unsigned int max)
+{
+	unsigned int n = VHD_MIN(vh->nretired, max);
+
+	pthread_mutex_lock(&vh->lock);
+	for (unsigned int i = 0; i < n; i++) {
+		struct vhd_queue *q = vh->session != NULL ? vh->session->queues[i] : NULL;
+
+		memset(&qs[i], 0, sizeof(qs[i]));
+		qs[i].index = (uint16_t)i;
+		qs[i].io = vh->retired[i];
+		if (q != NULL) {
+			qs[i].started = true;
+			qs[i].size = q->vq.size;
+			qs[i].inflight = __atomic_load_n(&q->vq.inflight_count, __ATOMIC_RELAXED);
+			vhd_io_stats_add(&qs[i].io, &q->stats);
 		}
 	}
 	pthread_mutex_unlock(&vh->lock);

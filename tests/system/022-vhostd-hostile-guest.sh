@@ -20,6 +20,7 @@ cat >"$tmp/v.yaml" <<EOF
 cores: "$(($(nproc) - 1))"
 hugemem: 64
 socket_dir: $tmp
+rpc_socket: $tmp/rpc.sock
 idle_sleep_us: 100
 backends:
   - {name: ram0, type: malloc, size: 64MiB}

@@ -22,6 +22,7 @@ cat >"$tmp/v.yaml" <<EOF
 cores: "$(($(nproc) - 1))"
 hugemem: 64
 socket_dir: $tmp
+rpc_socket: $tmp/rpc.sock
 idle_sleep_us: 50
 backends:
   - {name: ram0, type: malloc, size: 128MiB}

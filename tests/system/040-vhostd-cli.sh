@@ -28,6 +28,7 @@ config() {
 	echo "cores: \"$cpu\""
 	echo "hugemem: 64"
 	echo "socket_dir: $dir"
+	echo "rpc_socket: $dir/rpc.sock"
 	echo "idle_sleep_us: 100"
 	echo "backends:"
 	for n in "$@"; do echo "  - {name: ram-$n, type: malloc, size: 16MiB}"; done
@@ -104,9 +105,10 @@ grep -q "attach with: -chardev socket,id=d0,path=$tmp/a/d0 -device vhost-user-bl
 	fail "no QEMU attach hint in the log"
 pass "stale socket replaced, attach hint printed"
 
-# A second instance on the same socket is refused (the first one is live).
+# A second instance on the same socket is refused (the first one is live). It gets its own
+# control socket, or that one would be refused first.
 rc=0
-out=$("$VHOSTD" -c "$tmp/good.yaml" 2>&1) || rc=$?
+out=$("$VHOSTD" -c "$tmp/good.yaml" -r "$tmp/other-rpc.sock" 2>&1) || rc=$?
 [ "$rc" -ne 0 ] || fail "a second vhostd on a live socket started"
 grep -q "another process listens on $tmp/a/d0" <<<"$out" || fail "second instance: $out"
 [ -S "$tmp/a/d0" ] || fail "the refused instance removed the live socket"

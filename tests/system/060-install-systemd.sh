@@ -69,6 +69,7 @@ cat >"$tmp/cfg.yaml" <<EOF
 cores: "$(($(nproc) - 1))"
 hugemem: 64
 socket_dir: $tmp/s
+rpc_socket: $tmp/rpc.sock
 idle_sleep_us: 100
 backends:
   - {name: ram0, type: malloc, size: 16MiB}

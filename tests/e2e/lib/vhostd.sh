@@ -6,21 +6,27 @@
 #   . "$(dirname "$0")/lib/vhostd.sh"
 #
 # Env: VHOSTD (binary, default $BUILD_DIR/src/vhostd), VHOSTD_CORES (default: the last CPU),
-# VHOSTD_IDLE_SLEEP_US (default 0: busy polling, as in production).
+# VHOSTD_IDLE_SLEEP_US (default 0: busy polling, as in production), VHOSTCTL (default
+# $BUILD_DIR/src/tools/vhostctl).
 
 VHOSTD=${VHOSTD:-$BUILD_DIR/src/vhostd}
+VHOSTCTL=${VHOSTCTL:-$BUILD_DIR/src/tools/vhostctl}
+# The control socket of the configs vhostd_config writes (one per test: instances differ).
+VHOSTD_RPC=$E2E_TMP/vhostd.sock
 VHOSTD_CORES=${VHOSTD_CORES:-$(($(nproc) - 1))}
 VHOSTD_IDLE_SLEEP_US=${VHOSTD_IDLE_SLEEP_US:-0}
 [ -x "$VHOSTD" ] || fail "vhostd binary not found at $VHOSTD (build first)"
 
 # vhostd_config FILE — write a config: the global keys (cores, hugemem, socket_dir $E2E_TMP,
-# log_level info, idle_sleep_us) followed by stdin (backends:, controllers: ...). Prints FILE.
+# rpc_socket $VHOSTD_RPC, log_level info, idle_sleep_us) followed by stdin (backends:,
+# controllers: ...). Prints FILE.
 vhostd_config() {
 	local file=$1
 	{
 		echo "cores: \"$VHOSTD_CORES\""
 		echo "hugemem: 64"
 		echo "socket_dir: $E2E_TMP"
+		echo "rpc_socket: $VHOSTD_RPC"
 		echo "log_level: info"
 		echo "idle_sleep_us: $VHOSTD_IDLE_SLEEP_US"
 		cat
@@ -65,4 +71,15 @@ vhostd_stop() {
 # vhostd_log_has REGEX — true when the vhostd log matches REGEX.
 vhostd_log_has() {
 	grep -Eq "$1" "$VHOSTD_LOG"
+}
+
+# vhostctl ARGS... — run vhostctl against the test's vhostd (docs/rpc.md).
+vhostctl() {
+	"$VHOSTCTL" -s "$VHOSTD_RPC" "$@"
+}
+
+# vhostd_rpc METHOD [PARAMS_JSON] — one JSON-RPC call; prints the result as JSON, fails
+# (status 1, the error on stderr) when vhostd answers with an error.
+vhostd_rpc() {
+	"$VHOSTCTL" -s "$VHOSTD_RPC" call "$@"
 }
