@@ -157,6 +157,8 @@ int vhd_bdev_aio_create(const struct vhd_backend_conf *conf, struct vhd_bdev **b
  * -ENXIO (not bound to vfio-pci), -EPERM (IOMMU group not viable), -EBUSY (group or namespace
  * in use), -ENOTSUP (not NVMe, metadata formats); the reason is logged. */
 int vhd_bdev_nvme_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev);
+/* What an error of vhd_bdev_nvme_create() means, in a few words (the log has the details). */
+const char *vhd_bdev_nvme_strerror(int err);
 
 /* Create any type from a conf (dispatches on conf->type). */
 int vhd_bdev_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev);

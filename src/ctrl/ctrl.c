@@ -166,6 +166,12 @@ bdev_create_locked(const struct vhd_backend_conf *conf, char *err, size_t len)
 	}
 	e->conf = *conf;
 	rc = vhd_bdev_create(conf, &e->bdev);
+	if (rc != 0 && conf->type == VHD_BACKEND_NVME) {
+		set_err(err, len, "backend '%s': namespace %u of NVMe controller %s: %s", conf->name,
+			conf->nsid, conf->pci, vhd_bdev_nvme_strerror(rc));
+		free(e);
+		return rc;
+	}
 	if (rc != 0) {
 		switch (rc) {
 		case -EBUSY:

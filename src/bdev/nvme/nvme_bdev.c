@@ -497,6 +497,33 @@ vhd_bdev_nvme_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev
 	return 0;
 }
 
+const char *
+vhd_bdev_nvme_strerror(int err)
+{
+	switch (err) {
+	case -ENXIO:
+		return "the controller is not bound to vfio-pci (scripts/setup.sh PCI_ALLOWED=...)";
+	case -ENODEV:
+		return "no such PCI device, no IOMMU for it, or it does not respond";
+	case -EPERM:
+		return "its IOMMU group is not viable (other devices in it have drivers)";
+	case -EBUSY:
+		return "its VFIO group, an I/O queue or the namespace is already in use";
+	case -EACCES:
+		return "permission denied on /dev/vfio (root, or VFIO_OWNER in scripts/setup.sh)";
+	case -ENOENT:
+		return "no such active namespace";
+	case -ENOTSUP:
+		return "the device or the namespace format is not supported";
+	case -EINVAL:
+		return "invalid PCI address, namespace or block size";
+	case -ETIMEDOUT:
+		return "the controller did not become ready";
+	default:
+		return strerror(-err);
+	}
+}
+
 static const struct vhd_bdev_ops g_nvme_ops = {
 	.channel_create = nvme_channel_create,
 	.channel_destroy = nvme_channel_destroy,
