@@ -26,6 +26,9 @@ set -e
 . /tmp/files/nvme-guest.sh
 bdf=\$(nvme_bdf)
 result bdf=\$bdf driver_at_boot=\$(pci_driver \$bdf)
+# still the kernel's: vhostd must refuse it and say what to do
+vhostd_refused \$bdf "not bound to vfio-pci \\(bound to nvme\\); run: .*PCI_ALLOWED"
+result refused_while_kernel_owned=ok
 nvme_bind_vfio \$bdf
 result driver=\$(pci_driver \$bdf)
 nvme_vhostd_start \$bdf e2e-070
@@ -69,6 +72,8 @@ run_guest "$script" "${qargs[@]}" || fail "guest run: $E2E_GUEST_VERDICT"
 
 pa_md5=$(e2e_result pa)
 po_md5=$(e2e_result po)
+assert_eq nvme "$(e2e_result driver_at_boot)" "driver of the drive at boot"
+assert_eq ok "$(e2e_result refused_while_kernel_owned)" "clear refusal of a drive not on vfio-pci"
 assert_eq vfio-pci "$(e2e_result driver)" "driver of the drive while vhostd runs"
 assert_eq ok "$(e2e_result bench)" "vhost-bench verify through vhostd's nvme backend"
 assert_eq 2 "$(e2e_result queues)" "virtqueues served"

@@ -4,7 +4,8 @@
 # unbound from vfio-pci: the kernel asks the user to release it, as on hot removal). vhostd
 # must let go (the unbind completes), fail the I/O in flight and everything after it with
 # I/O errors instead of hanging, keep running and serving front-ends, and exit cleanly on
-# SIGTERM; the drive must still work with the kernel's own driver afterwards.
+# SIGTERM; the drive must still work with the kernel's own driver afterwards. First, in a
+# guest without an IOMMU, vhostd and setup.sh must refuse the drive with a clear message.
 E2E_KIT_FLAVOUR=vhostd
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
@@ -13,6 +14,24 @@ E2E_KIT_FLAVOUR=vhostd
 
 IMG=$E2E_DIRECT/nvme.img
 e2e_disk "$IMG" 256M
+
+noiommu=$(e2e_guest_script "$E2E_TMP/noiommu.sh" <<'GUEST'
+set -e
+. /tmp/files/nvme-guest.sh
+bdf=$(nvme_bdf)
+vhostd_refused $bdf "no IOMMU group.*intel_iommu=on"
+result vhostd_refused=ok
+out=$(NRHUGE=2 PCI_ALLOWED=$bdf MODPROBE=true bash "$SETUP" config 2>&1) &&
+	fail "setup.sh bound a drive without an IOMMU"
+echo "$out"
+echo "$out" | grep -q "no IOMMU" && result setup_refused=ok
+GUEST
+)
+E2E_GUEST_FILES=$NVME_GUEST_LIB
+mapfile -t qargs < <(nvme_qemu_args_noiommu "$IMG")
+run_guest "$noiommu" "${qargs[@]}" || fail "guest without IOMMU: $E2E_GUEST_VERDICT"
+assert_eq ok "$(e2e_result vhostd_refused)" "vhostd refuses a drive without an IOMMU"
+assert_eq ok "$(e2e_result setup_refused)" "setup.sh refuses a drive without an IOMMU"
 
 script=$(e2e_guest_script "$E2E_TMP/guest.sh" <<'GUEST'
 set -e

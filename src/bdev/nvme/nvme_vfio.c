@@ -149,6 +149,14 @@ check_sysfs(const char *bdf, int *group)
 		VHD_ERRLOG("%s: not an NVMe controller (PCI class 0x%06lx)", bdf, class);
 		return -ENOTSUP;
 	}
+	/* The IOMMU first: without one vfio-pci cannot take the device anyway. */
+	snprintf(path, sizeof(path), "%s/%s/iommu_group", SYSFS_PCI, bdf);
+	if (read_link_base(path, grp, sizeof(grp)) != 0) {
+		VHD_ERRLOG("%s: no IOMMU group, so no IOMMU translates this device: enable VT-d / "
+			   "AMD-Vi in the firmware and boot with intel_iommu=on (or amd_iommu=on); "
+			   "VFIO's no-IOMMU mode is not supported", bdf);
+		return -ENODEV;
+	}
 	snprintf(path, sizeof(path), "%s/%s/driver", SYSFS_PCI, bdf);
 	rc = read_link_base(path, drv, sizeof(drv));
 	if (rc != 0 || strcmp(drv, "vfio-pci") != 0) {
@@ -156,13 +164,6 @@ check_sysfs(const char *bdf, int *group)
 			   "scripts/setup.sh config", bdf, rc != 0 ? "no driver" : "bound to ",
 			   rc != 0 ? "" : drv, bdf);
 		return -ENXIO;
-	}
-	snprintf(path, sizeof(path), "%s/%s/iommu_group", SYSFS_PCI, bdf);
-	if (read_link_base(path, grp, sizeof(grp)) != 0) {
-		VHD_ERRLOG("%s: no IOMMU group, so no IOMMU translates this device: enable VT-d / "
-			   "AMD-Vi in the firmware and boot with intel_iommu=on (or amd_iommu=on); "
-			   "VFIO's no-IOMMU mode is not supported", bdf);
-		return -ENODEV;
 	}
 	*group = atoi(grp);
 	return 0;

@@ -42,6 +42,21 @@ nvme_bind_kernel() {
 	wait_dev /dev/nvme0n1 30 || fail "/dev/nvme0n1 did not come back"
 }
 
+# vhostd_refused BDF REGEX — vhostd with the nvme backend on BDF must exit with status 1 at
+# start and log a line matching REGEX (grep -E); the log is printed.
+vhostd_refused() {
+	local rc=0
+	{
+		printf 'cores: "1"\nhugemem: 64\nsocket_dir: /tmp\nbackends:\n'
+		printf '  - {name: nvme0, type: nvme, pci: "%s"}\n' "$1"
+		printf 'controllers:\n  - {name: blk0, type: blk, backend: nvme0}\n'
+	} >/tmp/refused.yaml
+	timeout 60 vhostd -c /tmp/refused.yaml >/tmp/refused.log 2>&1 || rc=$?
+	grep -v "^EAL\|^TELEMETRY" /tmp/refused.log
+	[ "$rc" -eq 1 ] || fail "vhostd exit status $rc, not 1"
+	grep -Eq "$2" /tmp/refused.log || fail "vhostd did not say: $2"
+}
+
 # vhostd_run CONFIG_BODY — start vhostd with the common keys plus CONFIG_BODY (backends:,
 # controllers:); waits until ready. Sets vhostd_pid.
 vhostd_run() {

@@ -29,6 +29,12 @@ nvme_qemu_args() {
 		-device "nvme,drive=nv0,serial=deadbeef${2:+,$2}"
 }
 
+# nvme_qemu_args_noiommu IMAGE — the NVMe drive without the emulated IOMMU.
+nvme_qemu_args_noiommu() {
+	printf '%s\n' -drive "file=$1,if=none,id=nv0,format=raw,cache=none,aio=native" \
+		-device "nvme,drive=nv0,serial=deadbeef"
+}
+
 # nvme_qemu_args_2ns IMAGE1 IMAGE2 — the same controller with two namespaces (nsid 1 and 2).
 nvme_qemu_args_2ns() {
 	printf '%s\n' -device intel-iommu \
