@@ -121,6 +121,22 @@ struct vhd_bdev_ops {
 	 *         beyond its growth room), -errno.
 	 */
 	int (*resize)(struct vhd_bdev *bdev, uint64_t new_size);
+	/*
+	 * Optional, for backends whose device DMAs straight into I/O buffers (nvme). Make
+	 * [vaddr, vaddr + len) of this process (guest RAM a front-end shared) reachable by the
+	 * device. Control path (the transport, when it reads a front-end's memory table); I/O on
+	 * other memory may be running. Mapping a range this bdev already mapped is a no-op.
+	 * \return 0 or -errno; I/O whose buffers are not mapped fails with -EFAULT, it is never
+	 *         DMAed to a wrong address.
+	 */
+	int (*dma_map)(struct vhd_bdev *bdev, void *vaddr, uint64_t len);
+	/*
+	 * Optional (required with dma_map). Undo dma_map() of exactly that range; a range this
+	 * bdev did not map is ignored. The caller guarantees that no I/O of this bdev uses the
+	 * range any more (the queues that could were drained) and that the memory is still
+	 * mapped in the process. Control path.
+	 */
+	void (*dma_unmap)(struct vhd_bdev *bdev, void *vaddr, uint64_t len);
 };
 
 /* Backends ---------------------------------------------------------------------------- */
@@ -137,6 +153,12 @@ vhd_bdev_block_size_valid(uint32_t bs)
 int vhd_bdev_malloc_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev);
 int vhd_bdev_null_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev);
 int vhd_bdev_aio_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev);
+/* nvme: conf->pci bound to vfio-pci, conf->nsid; block_size 0 or the namespace's. Also
+ * -ENXIO (not bound to vfio-pci), -EPERM (IOMMU group not viable), -EBUSY (group or namespace
+ * in use), -ENOTSUP (not NVMe, metadata formats); the reason is logged. */
+int vhd_bdev_nvme_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev);
+/* What an error of vhd_bdev_nvme_create() means, in a few words (the log has the details). */
+const char *vhd_bdev_nvme_strerror(int err);
 
 /* Create any type from a conf (dispatches on conf->type). */
 int vhd_bdev_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev);
@@ -149,6 +171,17 @@ vhd_bdev_num_blocks(const struct vhd_bdev *bdev)
 {
 	return __atomic_load_n(&bdev->num_blocks, __ATOMIC_RELAXED);
 }
+
+/* true when the backend's device DMAs into I/O buffers, which must then be dma_map()ed. */
+static inline bool
+vhd_bdev_needs_dma_map(const struct vhd_bdev *bdev)
+{
+	return bdev->ops->dma_map != NULL;
+}
+
+/* Control path: ops->dma_map / ops->dma_unmap when the backend has them (else 0 / nothing). */
+int vhd_bdev_dma_map(struct vhd_bdev *bdev, void *vaddr, uint64_t len);
+void vhd_bdev_dma_unmap(struct vhd_bdev *bdev, void *vaddr, uint64_t len);
 
 /* Framework (data path) ---------------------------------------------------------------- */
 

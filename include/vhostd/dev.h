@@ -89,6 +89,14 @@ struct vhd_dev_ops {
 	void (*submit)(struct vhd_task *task);
 	/* Required. Control path: free the device; no queue exists. */
 	void (*destroy)(struct vhd_dev *dev);
+	/*
+	 * Optional. Control path: call fn for every backend the device serves (blk: its one
+	 * backend; scsi: one per LUN), so the transport can DMA-map guest memory for backends
+	 * that need it (vhd_bdev_needs_dma_map()). A device without it gets no mappings: I/O on
+	 * such backends then fails with -EFAULT.
+	 */
+	void (*foreach_bdev)(struct vhd_dev *dev, void (*fn)(struct vhd_bdev *bdev, void *arg),
+			     void *arg);
 };
 
 struct vhd_dev {

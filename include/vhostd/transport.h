@@ -42,6 +42,14 @@ bool vhd_vhost_connected(struct vhd_vhost *vh);
 int vhd_vhost_config_changed(struct vhd_vhost *vh);
 
 /*
+ * The set of backends the device serves changed (a SCSI LUN was added or removed): DMA-map
+ * the connected front-end's guest memory for backends that need it and now serve it, unmap
+ * it for those that no longer do. Control path; call after adding a LUN and after removing
+ * one (before its backend may be deleted).
+ */
+void vhd_vhost_dma_sync(struct vhd_vhost *vh);
+
+/*
  * Statistics per vring, cumulative since the controller was created (queues that stopped,
  * on a disconnect or a guest reset, keep counting from where they were). Control path.
  * \return number of vrings written (at most max).

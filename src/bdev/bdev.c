@@ -23,9 +23,23 @@ vhd_bdev_create(const struct vhd_backend_conf *conf, struct vhd_bdev **bdev)
 	case VHD_BACKEND_NULL:
 		return vhd_bdev_null_create(conf, bdev);
 	case VHD_BACKEND_NVME:
-		return -ENOTSUP;
+		return vhd_bdev_nvme_create(conf, bdev);
 	}
 	return -EINVAL;
+}
+
+int
+vhd_bdev_dma_map(struct vhd_bdev *bdev, void *vaddr, uint64_t len)
+{
+	return bdev->ops->dma_map != NULL ? bdev->ops->dma_map(bdev, vaddr, len) : 0;
+}
+
+void
+vhd_bdev_dma_unmap(struct vhd_bdev *bdev, void *vaddr, uint64_t len)
+{
+	if (bdev->ops->dma_unmap != NULL) {
+		bdev->ops->dma_unmap(bdev, vaddr, len);
+	}
 }
 
 void

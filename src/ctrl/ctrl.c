@@ -170,6 +170,12 @@ bdev_create_locked(const struct vhd_backend_conf *conf, char *err, size_t len)
 	}
 	e->conf = *conf;
 	rc = vhd_bdev_create(conf, &e->bdev);
+	if (rc != 0 && conf->type == VHD_BACKEND_NVME) {
+		set_err(err, len, "backend '%s': namespace %u of NVMe controller %s: %s", conf->name,
+			conf->nsid, conf->pci, vhd_bdev_nvme_strerror(rc));
+		free(e);
+		return rc;
+	}
 	if (rc != 0) {
 		switch (rc) {
 		case -EBUSY:
@@ -781,6 +787,8 @@ scsi_add_lun_locked(struct ctrlr *c, uint32_t target, const struct vhd_lun_conf 
 	c->luns[c->nluns++] = use;
 	e->bdev->refs++;
 	targets_set(c, &t);
+	/* nvme LUNs: map the connected guest's memory for the new backend */
+	vhd_vhost_dma_sync(c->vh);
 	return 0;
 }
 
@@ -862,6 +870,10 @@ scsi_remove_lun_at(struct ctrlr *c, unsigned int i, char *err, size_t len)
 		return -ENOMEM;
 	}
 	rc = vhd_scsi_remove_lun(c->dev, u->target, u->lun);
+	if (rc == 0 || rc == -ETIMEDOUT) {
+		/* nvme LUNs: the guest's memory is no longer mapped for a backend it left */
+		vhd_vhost_dma_sync(c->vh);
+	}
 	if (rc == -ETIMEDOUT) {
 		/* Gone for the guest; the device still holds the backend until deleted. */
 		u->gone = true;

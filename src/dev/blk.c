@@ -493,6 +493,12 @@ blk_destroy(struct vhd_dev *dev)
 	free(to_blk(dev));
 }
 
+static void
+blk_foreach_bdev(struct vhd_dev *dev, void (*fn)(struct vhd_bdev *bdev, void *arg), void *arg)
+{
+	fn(to_blk(dev)->bdev, arg);
+}
+
 static const struct vhd_dev_ops g_blk_ops = {
 	.type = "blk",
 	.task_size = sizeof(struct blk_task),
@@ -505,6 +511,7 @@ static const struct vhd_dev_ops g_blk_ops = {
 	.queue_stop = blk_queue_stop,
 	.submit = blk_submit,
 	.destroy = blk_destroy,
+	.foreach_bdev = blk_foreach_bdev,
 };
 
 int

@@ -10,7 +10,12 @@
  *    and restarted in the post hook when the layout really changes;
  *  - GET_CONFIG/SET_CONFIG reach a non-vDPA device only through the extern pre hook;
  *  - unregister does not call destroy_connection and unmaps guest memory even when
- *    new_device never fired, so queues are stopped before unregistering.
+ *    new_device never fired, so queues are stopped before unregistering;
+ *  - destroy_connection runs before the library unmaps guest memory.
+ * Backends whose device DMAs into guest memory (nvme) get each region of the memory table
+ * DMA-mapped when we first read the table, and unmapped after the queues are drained and
+ * before the library munmaps it: in the SET_MEM_TABLE pre hook when the layout changes, on
+ * disconnect, and before unregistering.
  * Workers never call a locking rte_vhost function (they signal the call eventfd themselves),
  * so waiting for a worker while DPDK holds its virtqueue locks cannot deadlock.
  */
@@ -87,6 +92,11 @@ struct session {
 	bool warned_extra_queue;
 	struct timespec started;     /* front-end began starting the device (SET_FEATURES) */
 	bool start_pending;          /* ... and has not shared memory yet */
+	struct vhd_mem dma_mem;      /* the table DMA-mapped for the device's backends */
+	bool dma_mapped;
+	struct vhd_bdev **dma_bdevs; /* the backends it is mapped for (exactly these are
+					unmapped, whatever the device serves by then) */
+	unsigned int ndma_bdevs;
 };
 
 struct vhd_vhost {
@@ -176,6 +186,114 @@ read_mem_table(int vid, struct vhd_mem *out)
 	return 0;
 }
 
+/* ---- DMA mappings of guest memory for backends that need them ---- */
+
+struct bdev_set {
+	struct vhd_bdev **v;
+	unsigned int n;
+	unsigned int cap;
+};
+
+static bool
+bdev_set_has(const struct bdev_set *set, const struct vhd_bdev *bdev)
+{
+	for (unsigned int i = 0; i < set->n; i++) {
+		if (set->v[i] == bdev) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+collect_dma_bdev(struct vhd_bdev *bdev, void *arg)
+{
+	struct bdev_set *set = arg;
+
+	if (!vhd_bdev_needs_dma_map(bdev) || bdev_set_has(set, bdev)) {
+		return;
+	}
+	if (set->n == set->cap) {
+		unsigned int cap = set->cap ? 2 * set->cap : 4;
+		struct vhd_bdev **v = realloc(set->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			return;
+		}
+		set->v = v;
+		set->cap = cap;
+	}
+	set->v[set->n++] = bdev;
+}
+
+/* The device's backends that DMA into guest memory. */
+static struct bdev_set
+dma_bdevs_now(struct vhd_vhost *vh)
+{
+	struct bdev_set set = {NULL, 0, 0};
+
+	if (vh->dev->ops->foreach_bdev != NULL) {
+		vh->dev->ops->foreach_bdev(vh->dev, collect_dma_bdev, &set);
+	}
+	return set;
+}
+
+static void
+dma_bdev(struct vhd_vhost *vh, const struct vhd_mem *mem, struct vhd_bdev *bdev, bool map)
+{
+	for (uint32_t i = 0; i < mem->nregions; i++) {
+		const struct vhd_mem_region *r = &mem->regions[i];
+		void *va = (void *)(uintptr_t)r->hva;
+		int rc;
+
+		if (!map) {
+			vhd_bdev_dma_unmap(bdev, va, r->size);
+			continue;
+		}
+		rc = vhd_bdev_dma_map(bdev, va, r->size);
+		if (rc != 0) {
+			VHD_ERRLOG("%s: cannot DMA-map guest memory region %u (%" PRIu64 " MiB) "
+				   "for backend %s: %s; its I/O into that memory fails",
+				   vh->dev->name, i, r->size >> 20, bdev->name, strerror(-rc));
+		}
+	}
+}
+
+/* Map the current table for the device's backends (nothing for most backends). */
+static void
+dma_map_mem(struct vhd_vhost *vh, struct session *s)
+{
+	struct bdev_set set;
+
+	if (s->mem == NULL || s->dma_mapped) {
+		return;
+	}
+	set = dma_bdevs_now(vh);
+	for (unsigned int i = 0; i < set.n; i++) {
+		dma_bdev(vh, s->mem, set.v[i], true);
+	}
+	s->dma_mem = *s->mem;
+	s->dma_bdevs = set.v;
+	s->ndma_bdevs = set.n;
+	s->dma_mapped = true;
+}
+
+/* Undo dma_map_mem(). The queues must be stopped: no backend I/O uses the memory. */
+static void
+dma_unmap_mem(struct vhd_vhost *vh, struct session *s)
+{
+	if (!s->dma_mapped) {
+		return;
+	}
+	for (unsigned int i = 0; i < s->ndma_bdevs; i++) {
+		dma_bdev(vh, &s->dma_mem, s->dma_bdevs[i], false);
+	}
+	free(s->dma_bdevs);
+	s->dma_bdevs = NULL;
+	s->ndma_bdevs = 0;
+	s->dma_mapped = false;
+}
+
 /* Make s->mem describe the current table. Called only when no queue uses the old one, or
  * when the layout is unchanged (then the old one stays). */
 static int
@@ -202,9 +320,14 @@ refresh_mem(struct vhd_vhost *vh, struct session *s)
 		free(m);
 		return -EBUSY;
 	}
+	/* Normally already done by the SET_MEM_TABLE pre hook. */
+	dma_unmap_mem(vh, s);
 	free(s->mem);
 	s->mem = m;
 	s->start_pending = false;
+	if (!vh->deleting) {
+		dma_map_mem(vh, s);
+	}
 	if (m->nregions == 0) {
 		VHD_ERRLOG("%s: the front-end shared no guest memory; %s", vh->dev->name,
 			   g_share_hint);
@@ -379,6 +502,7 @@ free_session(struct vhd_vhost *vh)
 	struct session *s = vh->session;
 
 	stop_all(vh, s);
+	dma_unmap_mem(vh, s);
 	forget_vid(vh, s->vid);
 	free(s->mem);
 	free(s);
@@ -652,7 +776,10 @@ pre_msg(int vid, void *arg)
 		break;
 	case VHU_SET_MEM_TABLE:
 		memset(s->restart, 0, sizeof(s->restart));
-		if (s->nstarted > 0 && layout_changes(s, msg)) {
+		if (!layout_changes(s, msg)) {
+			break;
+		}
+		if (s->nstarted > 0) {
 			VHD_NOTICELOG("%s: guest memory layout changes; pausing %u queues",
 				      vh->dev->name, s->nstarted);
 			for (uint16_t qid = 0; qid < MAX_VRINGS; qid++) {
@@ -662,6 +789,8 @@ pre_msg(int vid, void *arg)
 				}
 			}
 		}
+		/* Drained: no backend I/O uses the old regions, which the library unmaps next. */
+		dma_unmap_mem(vh, s);
 		break;
 	}
 	pthread_mutex_unlock(&vh->lock);
@@ -773,6 +902,8 @@ vhd_vhost_destroy(struct vhd_vhost *vh)
 	vh->deleting = true;
 	if (vh->session != NULL) {
 		stop_all(vh, vh->session);
+		/* Unregistering unmaps guest memory without telling us. */
+		dma_unmap_mem(vh, vh->session);
 	}
 	pthread_mutex_unlock(&vh->lock);
 
@@ -824,6 +955,40 @@ vhd_vhost_config_changed(struct vhd_vhost *vh)
 	}
 	/* Never with need_reply: the reply needs the vhost-events thread (deadlock). */
 	return rte_vhost_slave_config_change(vid, false) == 0 ? 0 : -EIO;
+}
+
+void
+vhd_vhost_dma_sync(struct vhd_vhost *vh)
+{
+	struct session *s;
+	struct bdev_set now;
+
+	pthread_mutex_lock(&vh->lock);
+	s = vh->session;
+	if (s == NULL || !s->dma_mapped || vh->deleting) {
+		pthread_mutex_unlock(&vh->lock);
+		return;
+	}
+	now = dma_bdevs_now(vh);
+	for (unsigned int i = 0; i < now.n; i++) {
+		bool had = false;
+
+		for (unsigned int j = 0; j < s->ndma_bdevs && !had; j++) {
+			had = s->dma_bdevs[j] == now.v[i];
+		}
+		if (!had) {
+			dma_bdev(vh, &s->dma_mem, now.v[i], true);
+		}
+	}
+	for (unsigned int j = 0; j < s->ndma_bdevs; j++) {
+		if (!bdev_set_has(&now, s->dma_bdevs[j])) {
+			dma_bdev(vh, &s->dma_mem, s->dma_bdevs[j], false);
+		}
+	}
+	free(s->dma_bdevs);
+	s->dma_bdevs = now.v;
+	s->ndma_bdevs = now.n;
+	pthread_mutex_unlock(&vh->lock);
 }
 
 unsigned int

@@ -822,6 +822,62 @@ scsi_destroy(struct vhd_dev *dev)
 	free(d);
 }
 
+/* foreach_bdev: the LUN table belongs to the worker while queues run, so the backends are
+ * collected there and fn runs here (mapping memory for DMA may be slow). */
+struct bdev_list {
+	struct vhd_bdev **v;
+	unsigned int n;
+	unsigned int cap;
+};
+
+struct bdev_list_op {
+	struct scsi_dev *d;
+	struct bdev_list list;
+};
+
+static void
+collect_bdev(struct scsi_lu *lu, void *arg)
+{
+	struct bdev_list *l = arg;
+	struct vhd_bdev **v;
+
+	for (unsigned int i = 0; i < l->n; i++) {
+		if (l->v[i] == lu->bdev) {
+			return;
+		}
+	}
+	if (l->n == l->cap) {
+		v = realloc(l->v, (l->cap ? 2 * l->cap : 8) * sizeof(*v));
+		if (v == NULL) {
+			return;
+		}
+		l->v = v;
+		l->cap = l->cap ? 2 * l->cap : 8;
+	}
+	l->v[l->n++] = lu->bdev;
+}
+
+static int
+do_collect_bdevs(void *arg)
+{
+	struct bdev_list_op *op = arg;
+
+	foreach_dev_lu(op->d, collect_bdev, &op->list);
+	return 0;
+}
+
+static void
+scsi_foreach_bdev(struct vhd_dev *dev, void (*fn)(struct vhd_bdev *bdev, void *arg), void *arg)
+{
+	struct bdev_list_op op = {.d = to_scsi(dev)};
+
+	op.d->exec(op.d->exec_owner, do_collect_bdevs, &op);
+	for (unsigned int i = 0; i < op.list.n; i++) {
+		fn(op.list.v[i], arg);
+	}
+	free(op.list.v);
+}
+
 static const struct vhd_dev_ops g_scsi_ops = {
 	.type = "scsi",
 	.task_size = sizeof(struct scsi_task),
@@ -833,6 +889,7 @@ static const struct vhd_dev_ops g_scsi_ops = {
 	.queue_stop = scsi_queue_stop,
 	.submit = scsi_submit,
 	.destroy = scsi_destroy,
+	.foreach_bdev = scsi_foreach_bdev,
 };
 
 /* ---- LUN table (control path before the device runs, its worker after) ---- */

@@ -8,7 +8,14 @@
 #   OUTDIR/kit.env          KVER=, KERNEL=, BOOT= (sourced by common.sh)
 #   OUTDIR/stamp            hash of every input; the kit is rebuilt only when it changes
 # Usage: build-guest.sh OUTDIR      (env: E2E_KVER to pick a kernel, E2E_KIT_MODULES for
-#                                     extra modules loaded before virtio_pci, E2E_KIT_FORCE=1)
+#                                     extra modules loaded before virtio_pci, E2E_KIT_FORCE=1,
+#                                     E2E_KIT_FLAVOUR)
+# Flavours (E2E_KIT_FLAVOUR):
+#   base     (default) what the tests of a vhostd running on the host need
+#   vhostd   base plus vhostd, vhost-bench and vub-io from $BUILD_DIR with their libraries,
+#            bash and scripts/setup.sh (/usr/share/vhostd/setup.sh), lsblk, and the nvme and
+#            vfio-pci/vfio_iommu_type1 drivers: for tests that run vhostd inside the guest
+#            (the userspace NVMe backend on an emulated drive behind an emulated IOMMU)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,10 +29,29 @@ die() { say "error: $*"; exit 1; }
 
 # Modules the guest loads, in this order (dependencies resolved by kit.py). Disk drivers come
 # before virtio_pci so that devices are probed by a driver that is already there.
-MODULES="virtio_blk virtio_scsi sd_mod sg qemu_fw_cfg ext4 ${E2E_KIT_MODULES:-} virtio_pci"
+FLAVOUR=${E2E_KIT_FLAVOUR:-base}
+FLAVOUR_MODULES=""
 # Extra programs (and their libraries) besides busybox.
 PROGS="/usr/bin/fio /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/blkdiscard"
 PKGS="busybox-static fio sg3-utils e2fsprogs util-linux libc6"
+# vhostd flavour: programs from the build tree, installed as /usr/bin/NAME.
+BUILD_BINS=""
+case "$FLAVOUR" in
+base) ;;
+vhostd)
+	: "${BUILD_DIR:?E2E_KIT_FLAVOUR=vhostd needs BUILD_DIR (the build tree with vhostd)}"
+	FLAVOUR_MODULES="nvme vfio_pci vfio_iommu_type1"
+	PROGS="$PROGS /bin/bash /usr/bin/lsblk"
+	PKGS="$PKGS bash"
+	BUILD_BINS="$BUILD_DIR/src/vhostd $BUILD_DIR/src/tools/vhost-bench/vhost-bench"
+	BUILD_BINS="$BUILD_BINS $BUILD_DIR/tests/e2e/tools/vub-io"
+	for b in $BUILD_BINS; do
+		[ -x "$b" ] || die "$b missing (build first: ninja -C $BUILD_DIR)"
+	done
+	;;
+*) die "unknown E2E_KIT_FLAVOUR '$FLAVOUR' (base or vhostd)" ;;
+esac
+MODULES="virtio_blk virtio_scsi sd_mod sg qemu_fw_cfg ext4 ${E2E_KIT_MODULES:-} $FLAVOUR_MODULES virtio_pci"
 
 pick_kver() {
 	local k best=""
@@ -53,12 +79,16 @@ file_is_static "$BUSYBOX" || die "$BUSYBOX is dynamic; install busybox-static"
 
 stamp() {
 	{
-		echo "kver=$KVER modules=$MODULES progs=$PROGS"
+		echo "kver=$KVER modules=$MODULES progs=$PROGS flavour=$FLAVOUR"
 		stat -Lc 'vmlinuz %s %Y' "$VMLINUZ"
 		stat -Lc 'modules.dep %s %Y' "$MODDIR/modules.dep"
 		# shellcheck disable=SC2086
 		dpkg-query -W -f='${Package}=${Version}\n' $PKGS 2>/dev/null || true
 		sha256sum "$HERE/build-guest.sh" "$HERE/kit.py" "$GUEST_SRC"/* | cut -d' ' -f1
+		if [ -n "$BUILD_BINS" ]; then
+			# shellcheck disable=SC2086
+			sha256sum $BUILD_BINS "$HERE/../../../scripts/setup.sh" | cut -d' ' -f1
+		fi
 	} | sha256sum | cut -d' ' -f1
 }
 STAMP=$(stamp)
@@ -115,6 +145,18 @@ for p in $PROGS; do
 	[ -x "$p" ] || die "$p missing"
 	copy_elf "$p"
 done
+for b in $BUILD_BINS; do
+	install -m 0755 "$b" "$R/usr/bin/${b##*/}"
+	for lib in $(ldd "$b" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		copy_file "$lib"
+	done
+done
+if [ "$FLAVOUR" = vhostd ]; then
+	install -D -m 0755 "$HERE/../../../scripts/setup.sh" "$R/usr/share/vhostd/setup.sh"
+	# DPDK's runtime directory lives under /var/run; vhostd's defaults use /var/tmp.
+	mkdir -p "$R/var/tmp"
+	ln -s ../run "$R/var/run"
+fi
 ln -sf mke2fs "$R/usr/sbin/mkfs.ext4"
 ln -sf e2fsck "$R/usr/sbin/fsck.ext4"
 [ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$R/etc/"

@@ -12,6 +12,9 @@
 # Environment (all optional):
 #   BUILD_DIR      build tree (default: <repository>/build; a relative path is taken from $PWD)
 #   E2E_KIT        guest kit dir (default: $BUILD_DIR/e2e-kit)
+#   E2E_KIT_FLAVOUR  base (default) or vhostd (vhostd and its tools run inside the guest; see
+#                  lib/build-guest.sh); a flavour's kit is $E2E_KIT-FLAVOUR. Set it before
+#                  sourcing this file.
 #   E2E_LOGDIR     where this test's logs go (default: $BUILD_DIR/e2e-logs/<test name>)
 #   E2E_TIMEOUT    seconds one guest run may take before it is killed (default 60)
 #   E2E_MEM        guest RAM (default 512M), E2E_SMP vCPUs (default 2)
@@ -30,6 +33,11 @@ E2E_NAME=${E2E_NAME:-$(basename "${0%.sh}")}
 BUILD_DIR=${BUILD_DIR:-$E2E_ROOT/build}
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 E2E_KIT=${E2E_KIT:-$BUILD_DIR/e2e-kit}
+E2E_KIT_FLAVOUR=${E2E_KIT_FLAVOUR:-base}
+if [ "$E2E_KIT_FLAVOUR" != base ]; then
+	E2E_KIT=$E2E_KIT-$E2E_KIT_FLAVOUR
+fi
+export E2E_KIT_FLAVOUR
 E2E_LOGDIR=${E2E_LOGDIR:-$BUILD_DIR/e2e-logs/$E2E_NAME}
 E2E_QEMU=${E2E_QEMU:-qemu-system-x86_64}
 export BUILD_DIR E2E_KIT

@@ -423,8 +423,13 @@ Test(bdev, create_dispatch)
 	struct vhd_backend_conf conf = {.name = "x", .size = 1 << 20};
 	struct vhd_bdev *b = NULL;
 
+	/* nvme: no PCI address is a bad conf; a PCI address with no device behind it is
+	 * refused by the sysfs checks before VFIO is touched. */
 	conf.type = VHD_BACKEND_NVME;
-	cr_assert_eq(vhd_bdev_create(&conf, &b), -ENOTSUP);
+	conf.nsid = 1;
+	cr_assert_eq(vhd_bdev_create(&conf, &b), -EINVAL);
+	vhd_strlcpy(conf.pci, "ffff:ff:1f.7", sizeof(conf.pci));
+	cr_assert_eq(vhd_bdev_create(&conf, &b), -ENODEV);
 	conf.type = (enum vhd_backend_type)99;
 	cr_assert_eq(vhd_bdev_create(&conf, &b), -EINVAL);
 	conf.type = VHD_BACKEND_NULL;
