@@ -49,7 +49,7 @@ usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"Usage: %s -c FILE [options]\n"
-		"User-space vhost-user storage target: serves virtio-blk and virtio-scsi disks to VMs.\n"
+		"User-space vhost-user storage target: virtio-blk and virtio-scsi disks for VMs.\n"
 		"\n"
 		"  -c, --config FILE      configuration file (YAML, see docs/config.md)\n"
 		"      --check            validate the configuration and exit\n"
@@ -94,8 +94,8 @@ parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'l':
 			if (vhd_log_level_parse(optarg, &level) != 0) {
-				fprintf(stderr, "vhostd: invalid log level '%s' (use error, warning, "
-						"notice, info or debug)\n", optarg);
+				fprintf(stderr, "vhostd: invalid log level '%s' (use error, "
+					"warning, notice, info or debug)\n", optarg);
 				return EXIT_USAGE;
 			}
 			o->log_level = optarg;
@@ -210,8 +210,8 @@ build_eal_args(const struct vhd_config *cfg, const char *instance, enum vhd_log_
 	for (int cpu = vhd_cpumask_next(&cfg->cores, 0); cpu >= 0;
 	     cpu = vhd_cpumask_next(&cfg->cores, (unsigned int)cpu + 1)) {
 		if (n + 1 >= RTE_MAX_LCORE) {
-			fprintf(stderr, "vhostd: %s: cores: at most %d polling cores are supported\n",
-				cfg->path, RTE_MAX_LCORE - 1);
+			fprintf(stderr, "vhostd: %s: cores: at most %d polling cores are "
+				"supported\n", cfg->path, RTE_MAX_LCORE - 1);
 			return -E2BIG;
 		}
 		off += (size_t)snprintf(a->lcores + off, sizeof(a->lcores) - off, "%s%u@%d",
@@ -275,8 +275,8 @@ control_cpus(const struct vhd_config *cfg, cpu_set_t *control)
 	for (int cpu = vhd_cpumask_next(&cfg->cores, 0); cpu >= 0;
 	     cpu = vhd_cpumask_next(&cfg->cores, (unsigned int)cpu + 1)) {
 		if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &initial)) {
-			fprintf(stderr, "vhostd: %s: cores: CPU %d is not available to this process\n",
-				cfg->path, cpu);
+			fprintf(stderr, "vhostd: %s: cores: CPU %d is not available to this "
+				"process\n", cfg->path, cpu);
 			return -EINVAL;
 		}
 	}

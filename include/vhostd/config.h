@@ -94,7 +94,7 @@ struct vhd_config {
 	uint64_t hugemem_mb;              /* default 256 */
 	char socket_dir[PATH_MAX];        /* default /var/tmp */
 	enum vhd_log_level log_level;     /* default notice */
-	uint32_t idle_sleep_us;           /* 0 = busy poll (default); else nap this long when idle */
+	uint32_t idle_sleep_us;           /* 0 = busy poll (default); else nap when idle */
 	char rpc_socket[PATH_MAX];        /* default /var/tmp/vhostd.sock */
 	char instance[VHD_NAME_MAX + 1];  /* "" = derived from rpc_socket (vhd_config_instance) */
 	char kata_store[PATH_MAX];        /* empty = no Kata integration */

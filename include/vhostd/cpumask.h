@@ -44,7 +44,8 @@ bool vhd_cpumask_subset(const struct vhd_cpumask *sub, const struct vhd_cpumask 
 /* dst = a & b */
 void vhd_cpumask_and(struct vhd_cpumask *dst, const struct vhd_cpumask *a,
 		     const struct vhd_cpumask *b);
-/* First CPU >= start in the mask, or -1. Iterate with: for (c = next(m, 0); c >= 0; c = next(m, c + 1)) */
+/* First CPU >= start in the mask, or -1.
+ * Iterate with: for (c = next(m, 0); c >= 0; c = next(m, c + 1)) */
 int vhd_cpumask_next(const struct vhd_cpumask *mask, unsigned int start);
 
 #endif /* VHOSTD_CPUMASK_H */

@@ -103,7 +103,17 @@ struct vhd_dev {
 	char name[VHD_NAME_MAX + 1];
 	const struct vhd_dev_ops *ops;
 	uint16_t num_queues;       /* request queues the controller is configured for */
+	/*
+	 * References: the control plane's (taken by the constructor) and one per initialised
+	 * queue. A queue abandoned by a timed-out drain outlives its controller on the worker;
+	 * the device must outlive that queue. Atomic; the last put calls ops->destroy.
+	 */
+	uint32_t refs;
 };
+
+/* Drop a reference; the last one destroys the device (on whichever thread drops it). */
+void vhd_dev_put(struct vhd_dev *dev);
+
 
 struct vhd_queue {
 	struct vhd_vq vq;
@@ -117,6 +127,17 @@ struct vhd_queue {
 	TAILQ_ENTRY(vhd_queue) link; /* worker's list */
 	char name[VHD_NAME_MAX + 16];
 };
+
+/*
+ * May a completing request still write into guest memory (status byte, response)? Not once
+ * its queue is broken: a corrupt ring, or a queue abandoned after a drain timed out, whose
+ * guest memory may already be unmapped.
+ */
+static inline bool
+vhd_task_may_write_guest(const struct vhd_task *task)
+{
+	return !task->q->vq.broken;
+}
 
 /*
  * Control path: prepare a queue (start the ring, allocate tasks). The queue is not polled

@@ -38,7 +38,7 @@ struct vhd_scsi_conf {
 	unsigned int nluns;
 	vhd_scsi_exec_fn exec;       /* Required. */
 	void *exec_owner;            /* passed to exec (the controller's worker) */
-	uint32_t remove_timeout_ms;  /* vhd_scsi_remove_lun()'s wait; 0: VHD_SCSI_REMOVE_TIMEOUT_MS */
+	uint32_t remove_timeout_ms;  /* vhd_scsi_remove_lun()'s wait; 0: the default */
 };
 
 /* 256 vrings (DPDK's limit) minus control and event queue. */

@@ -332,7 +332,8 @@ aio_flush(struct vhd_bdev_channel *ch)
 		done++;
 	}
 	if (done > 0 && done < c->npending) {
-		memmove(c->pending, &c->pending[done], (c->npending - done) * sizeof(c->pending[0]));
+		memmove(c->pending, &c->pending[done],
+			(c->npending - done) * sizeof(c->pending[0]));
 	}
 	c->npending -= done;
 }

@@ -171,8 +171,8 @@ bdev_create_locked(const struct vhd_backend_conf *conf, char *err, size_t len)
 	e->conf = *conf;
 	rc = vhd_bdev_create(conf, &e->bdev);
 	if (rc != 0 && conf->type == VHD_BACKEND_NVME) {
-		set_err(err, len, "backend '%s': namespace %u of NVMe controller %s: %s", conf->name,
-			conf->nsid, conf->pci, vhd_bdev_nvme_strerror(rc));
+		set_err(err, len, "backend '%s': namespace %u of NVMe controller %s: %s",
+			conf->name, conf->nsid, conf->pci, vhd_bdev_nvme_strerror(rc));
 		free(e);
 		return rc;
 	}
@@ -241,6 +241,12 @@ bdev_delete_locked(const char *name, char *err, size_t len)
 		}
 		set_err(err, len, "backend '%s' is used by controller '%s'%s", name,
 			user->conf.name, lun);
+		return -EBUSY;
+	}
+	/* A queue abandoned by a drain that timed out still has I/O on a worker channel. */
+	if (__atomic_load_n(&e->bdev->nchannels, __ATOMIC_ACQUIRE) > 0) {
+		set_err(err, len, "backend '%s' still has I/O in flight from a disconnected guest; "
+			"try again once it has finished", name);
 		return -EBUSY;
 	}
 	TAILQ_REMOVE(&g_bdevs, e, link);
@@ -513,7 +519,7 @@ scsi_create(struct ctrlr *c, const struct vhd_ctrlr_conf *conf, char *err, size_
 		rc = targets_build(c, NULL, UINT_MAX, &t);
 		if (rc != 0) {
 			set_err(err, len, "controller '%s': out of memory", conf->name);
-			c->dev->ops->destroy(c->dev);
+			vhd_dev_put(c->dev);
 			c->dev = NULL;
 		} else {
 			targets_set(c, &t);
@@ -599,7 +605,7 @@ ctrlr_create_locked(const struct vhd_ctrlr_conf *conf, char *err, size_t len)
 				c->socket, strerror(-rc));
 			break;
 		}
-		c->dev->ops->destroy(c->dev);
+		vhd_dev_put(c->dev);
 		goto fail_worker;
 	}
 	if (c->bdev != NULL) {
@@ -642,7 +648,7 @@ ctrlr_free(struct ctrlr *c)
 	if (c->kata_node) {
 		vhd_kata_node_remove(g_kata_store, c->conf.name);
 	}
-	c->dev->ops->destroy(c->dev);
+	vhd_dev_put(c->dev);
 	if (c->bdev != NULL) {
 		c->bdev->bdev->refs--;
 	}
@@ -974,7 +980,11 @@ shutdown_locked(void)
 	}
 	while ((e = TAILQ_LAST(&g_bdevs, bdev_head_t)) != NULL) {
 		TAILQ_REMOVE(&g_bdevs, e, link);
-		vhd_bdev_destroy(e->bdev);
+		/* Still polled by a worker for an abandoned queue's late I/O: the process is
+		 * exiting, so leave it to the kernel rather than free it under the worker. */
+		if (__atomic_load_n(&e->bdev->nchannels, __ATOMIC_ACQUIRE) == 0) {
+			vhd_bdev_destroy(e->bdev);
+		}
 		free(e);
 	}
 }

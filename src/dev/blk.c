@@ -74,7 +74,9 @@ finish(struct blk_task *bt, int err)
 {
 	struct vhd_task *t = &bt->base;
 
-	*bt->status = vhd_blk_status_from_errno(err);
+	if (vhd_likely(vhd_task_may_write_guest(t))) {
+		*bt->status = vhd_blk_status_from_errno(err);
+	}
 	vhd_stats_account(&t->q->stats, bt->op, err == 0 ? bt->io.length : 0, err != 0,
 			  t->start_tsc);
 	vhd_task_complete(t, bt->used_len);
@@ -528,6 +530,7 @@ vhd_blk_create(const struct vhd_blk_conf *conf, struct vhd_dev **dev)
 	}
 	vhd_strlcpy(b->base.name, conf->name, sizeof(b->base.name));
 	b->base.ops = &g_blk_ops;
+	b->base.refs = 1;
 	b->base.num_queues = conf->num_queues;
 	b->bdev = conf->bdev;
 	b->readonly = conf->readonly || conf->bdev->readonly;

@@ -41,6 +41,7 @@ vhd_queue_init(struct vhd_queue *q, struct vhd_dev *dev, uint16_t index, uint64_
 	for (uint32_t i = 0; i < q->vq.size; i++) {
 		vhd_queue_task(q, (uint16_t)i)->q = q;
 	}
+	__atomic_add_fetch(&dev->refs, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -50,6 +51,15 @@ vhd_queue_fini(struct vhd_queue *q)
 	vhd_vq_stop(&q->vq);
 	free(q->tasks);
 	q->tasks = NULL;
+	vhd_dev_put(q->dev);
+}
+
+void
+vhd_dev_put(struct vhd_dev *dev)
+{
+	if (__atomic_sub_fetch(&dev->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		dev->ops->destroy(dev);
+	}
 }
 
 static void

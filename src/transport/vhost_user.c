@@ -837,6 +837,7 @@ vhd_vhost_create(const char *path, struct vhd_dev *dev, struct vhd_worker *w,
 {
 	struct vhd_vhost *vh;
 	uint64_t pf = 0;
+	uint64_t features;
 	int rc;
 
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
@@ -867,8 +868,8 @@ vhd_vhost_create(const char *path, struct vhd_dev *dev, struct vhd_worker *w,
 		return -EIO;
 	}
 	/* set_features also turns off DPDK's built-in virtio-net assumptions. */
-	if (rte_vhost_driver_set_features(path, dev->ops->features(dev) |
-							(1ull << VHOST_USER_F_PROTOCOL_FEATURES)) != 0 ||
+	features = dev->ops->features(dev) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	if (rte_vhost_driver_set_features(path, features) != 0 ||
 	    rte_vhost_driver_get_protocol_features(path, &pf) != 0 ||
 	    rte_vhost_driver_set_protocol_features(
 		    path, pf | dev->ops->protocol_features |
@@ -1055,8 +1056,8 @@ vhd_transport_tick(void)
 			ms = (now.tv_sec - s->started.tv_sec) * 1000 +
 			     (now.tv_nsec - s->started.tv_nsec) / 1000000;
 			if (ms > MEM_TABLE_GRACE_MS) {
-				VHD_ERRLOG("%s: the front-end started the device but shared no guest "
-					   "memory; %s", vh->dev->name, g_share_hint);
+				VHD_ERRLOG("%s: the front-end started the device but shared "
+					   "no guest memory; %s", vh->dev->name, g_share_hint);
 				s->start_pending = false;
 			}
 		}

@@ -199,8 +199,8 @@ parse_list(struct vhd_cpumask *mask, const char *s, size_t len, char *err, size_
 				char range[48];
 
 				snprintf(range, sizeof(range), "%lu-%lu", first, last);
-				set_err(err, err_len, "'%s' is not a valid range (start is after end)",
-					range);
+				set_err(err, err_len,
+					"'%s' is not a valid range (start is after end)", range);
 				return -EINVAL;
 			}
 		}

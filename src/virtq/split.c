@@ -225,8 +225,8 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 		bool writable;
 
 		if (vhd_unlikely(budget == 0)) {
-			vhd_vq_set_broken(vq, "head %u: descriptor chain loops or is longer than %u",
-					  head, in_indirect ? table_size : vq->size);
+			vhd_vq_set_broken(vq, "head %u: descriptor chain loops or is longer "
+					  "than %u", head, in_indirect ? table_size : vq->size);
 			return -EIO;
 		}
 		budget--;
@@ -281,8 +281,8 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 		if (writable) {
 			writable_seen = true;
 		} else if (writable_seen) {
-			vhd_vq_set_broken(vq, "head %u: device-readable buffer after a writable one",
-					  head);
+			vhd_vq_set_broken(vq, "head %u: device-readable buffer after a "
+					  "writable one", head);
 			return -EIO;
 		}
 

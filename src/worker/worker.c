@@ -92,7 +92,8 @@ drop_zombies(struct vhd_worker *w)
 		if (vhd_queue_inflight(q) == 0) {
 			TAILQ_REMOVE(&w->zombies, q, link);
 			q->dev->ops->queue_stop(q);
-			VHD_NOTICELOG("%s: late backend I/O finished; abandoned queue freed", q->name);
+			VHD_NOTICELOG("%s: late backend I/O finished; abandoned queue freed",
+				      q->name);
 			vhd_queue_fini(q);
 			free(q);
 		}

@@ -165,7 +165,18 @@ check_sysfs(const char *bdf, int *group)
 			   rc != 0 ? "" : drv, bdf);
 		return -ENXIO;
 	}
-	*group = atoi(grp);
+	{
+		char *end;
+		unsigned long g;
+
+		errno = 0;
+		g = strtoul(grp, &end, 10);
+		if (errno != 0 || *end != '\0' || end == grp || g > INT_MAX) {
+			VHD_ERRLOG("%s: unexpected IOMMU group name '%s'", bdf, grp);
+			return -EINVAL;
+		}
+		*group = (int)g;
+	}
 	return 0;
 }
 

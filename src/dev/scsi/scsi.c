@@ -159,7 +159,9 @@ write_resp(struct scsi_task *st, const void *buf, size_t len)
 {
 	struct vhd_task *t = &st->base;
 
-	vhd_iov_from_buf(&t->iov[t->chain.nreadable], st->resp_cnt, 0, buf, len);
+	if (vhd_likely(vhd_task_may_write_guest(t))) {
+		vhd_iov_from_buf(&t->iov[t->chain.nreadable], st->resp_cnt, 0, buf, len);
+	}
 }
 
 /*
@@ -436,6 +438,7 @@ request_submit(struct scsi_dev *d, struct scsi_task *st)
 	}
 	memset(cmd, 0, offsetof(struct scsi_cmd, io));
 	cmd->done = cmd_done;
+	cmd->queue_broken = &t->q->vq.broken;
 	cmd->op = VHD_STAT_OTHER;
 	out_len = c->readable_len > REQ_LEN ? c->readable_len - REQ_LEN : 0;
 	in_len = c->writable_len - RESP_LEN;
@@ -1210,6 +1213,7 @@ vhd_scsi_create(const struct vhd_scsi_conf *conf, struct vhd_dev **dev)
 	}
 	vhd_strlcpy(d->base.name, conf->name, sizeof(d->base.name));
 	d->base.ops = &g_scsi_ops;
+	d->base.refs = 1;
 	d->base.num_queues = conf->num_queues;
 	d->exec = conf->exec;
 	d->exec_owner = conf->exec_owner;

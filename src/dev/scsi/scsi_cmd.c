@@ -314,8 +314,11 @@ io_done(struct vhd_bdev_io *io, int status)
 {
 	struct scsi_cmd *cmd = VHD_CONTAINER_OF(io, struct scsi_cmd, io);
 
-	/* An aborted command stops between steps; the device reports ABORTED/RESET. */
-	if (status == 0 && cmd->step != NULL && cmd->abort_response == 0) {
+	/* An aborted command stops between steps; the device reports ABORTED/RESET. A queue
+	 * that broke meanwhile may have lost its guest memory: no step reads it again. */
+	if (status == 0 && cmd->step != NULL && cmd->queue_broken != NULL && *cmd->queue_broken) {
+		status = -EIO;
+	} else if (status == 0 && cmd->step != NULL && cmd->abort_response == 0) {
 		int rc = cmd->step(cmd);
 
 		if (rc == PENDING) {

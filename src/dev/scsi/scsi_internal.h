@@ -117,6 +117,9 @@ struct scsi_cmd {
 	/* Device bookkeeping. */
 	uint64_t tag;
 	uint64_t seq;                /* device-wide arrival order */
+	/* The queue's broken flag: once set (corrupt ring, or abandoned by a drain that timed
+	 * out) no further step may touch guest memory. */
+	const bool *queue_broken;
 	bool linked;                 /* on lu->cmds */
 	TAILQ_ENTRY(scsi_cmd) lu_link;
 	/* Private to scsi_cmd.c: the state of multi-step commands. */

@@ -609,8 +609,9 @@ Test(ram, zeroing_edges)
 		memset(model + cases[i].off, 0, cases[i].len);
 		cr_assert_eq(rw(b, VHD_IO_READ, 0, disk, DISK), 0);
 		for (unsigned int j = 0; j < DISK; j++) {
-			cr_assert_eq(disk[j], model[j], "case %u (%llu+%llu): byte %u is %u, not %u",
-				     i, (unsigned long long)cases[i].off,
+			cr_assert_eq(disk[j], model[j],
+				     "case %u (%llu+%llu): byte %u is %u, not %u", i,
+				     (unsigned long long)cases[i].off,
 				     (unsigned long long)cases[i].len, j, disk[j], model[j]);
 		}
 		/* Zeroed pages are usable again. */

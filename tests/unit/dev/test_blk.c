@@ -1310,3 +1310,42 @@ Test(blk, write_with_data_in_writable_buffers)
 	assert_status(blk_read(8, after, sizeof(after)), VIRTIO_BLK_S_OK, 4097);
 	cr_assert_arr_eq(after, before, sizeof(before));
 }
+
+/*
+ * A drain that times out abandons the queue (marks it broken) and the controller drops its
+ * device reference while backend I/O is still out. The late completion must neither write
+ * the status byte (guest memory may be gone) nor touch a freed device; the device is freed
+ * by the queue's last reference. (Run under ASan to see use-after-free.)
+ */
+Test(blk, late_completion_on_abandoned_queue)
+{
+	struct fr_buf b[3];
+	uint8_t hdr[16], st = 0xee;
+
+	start_ram();
+	put_hdr(hdr, VIRTIO_BLK_T_IN, 0);
+	b[0] = (struct fr_buf){.gpa = fg_alloc(&g, 16, 1), .len = 16};
+	b[1] = (struct fr_buf){.gpa = fg_alloc(&g, 4096, 1), .len = 4096, .write = true};
+	b[2] = (struct fr_buf){.gpa = fg_alloc(&g, 1, 1), .len = 1, .write = true};
+	fg_write(&g, b[0].gpa, hdr, sizeof(hdr));
+	fg_write(&g, b[2].gpa, &st, 1);
+	fr_chain(&r, 0, b, 3);
+	fr_push_avail(&r, 0);
+	cr_assert_eq(vhd_queue_poll(&q), 1);
+	cr_assert_eq(vhd_queue_inflight(&q), 1, "the read completes only at the next poll");
+
+	q.vq.broken = true;      /* what the worker does when it abandons a queue */
+	cr_assert_eq(dev->refs, 2);
+	vhd_dev_put(dev);        /* the controller is deleted meanwhile */
+	cr_assert_eq(dev->refs, 1, "the queue keeps the device alive");
+
+	drain();
+	fg_read(&g, b[2].gpa, &st, 1);
+	cr_assert_eq(st, 0xee, "status byte written on an abandoned queue");
+	cr_assert_eq(r.used->idx, 0, "used ring written on an abandoned queue");
+
+	dev->ops->queue_stop(&q);
+	vhd_queue_fini(&q);      /* last reference: frees the device */
+	q_started = false;
+	dev = NULL;
+}

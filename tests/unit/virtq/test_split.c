@@ -1431,11 +1431,13 @@ Test(split, inflight_crash_between_every_push_step)
 		cr_assert_geq(nsnaps, 5, "push %u: only %u stores seen", k, nsnaps);
 		for (unsigned int i = 0; i < nsnaps; i++) {
 			const struct snap *s = &snaps[i];
-			struct vhd_inflight_split *in = malloc(sizeof(*in) + 8 * sizeof(in->desc[0]));
+			struct vhd_inflight_split *in =
+				malloc(sizeof(*in) + 8 * sizeof(in->desc[0]));
 			uint8_t set[8], want[8];
 			/* The five steps, in the order the vhost-user spec needs them. */
 			bool step[5] = {
-				s->elem[before & 7].id == head && s->elem[before & 7].len == 512u + k,
+				s->elem[before & 7].id == head &&
+					s->elem[before & 7].len == 512u + k,
 				s->last_io == head,
 				s->used_idx == (uint16_t)(before + 1),
 				s->inflight[head] == 0,
