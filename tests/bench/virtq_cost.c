@@ -25,7 +25,8 @@ struct ring {
 	_Alignas(4096) uint8_t data[QSIZE][4096];
 	uint8_t hdr[QSIZE][16];
 	uint8_t status[QSIZE];
-	uint8_t inflight[sizeof(struct vhd_inflight_split) + QSIZE * sizeof(struct vhd_inflight_desc)];
+	uint8_t inflight[sizeof(struct vhd_inflight_split) +
+			 QSIZE * sizeof(struct vhd_inflight_desc)];
 };
 
 static struct ring g_ring __attribute__((aligned(4096)));
