@@ -12,6 +12,7 @@ Only the parts present in RESULTS.json are rewritten in the document; everything
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -381,12 +382,15 @@ def plot_matrix(res, outdir):
                         m = idx.get((s, r, qd, nq))
                         vals.append("%g" % m[key] if m and m[key] > 0 else "NaN")
                     f.write('"QD%d %dq" %s\n' % (qd, nq, " ".join(vals)))
-        plots = []
+        vals = [idx[(s, r, qd, nq)][key] for s in servers for (r, qd, nq) in cfg
+                if (s, r, qd, nq) in idx and idx[(s, r, qd, nq)][key] > 0]
+        low = 10 ** math.floor(math.log10(min(vals))) if vals else 1
+        plots = ["set yrange [%g:*]" % low]
         for rw in rws:
             plots.append('set title "4 KiB %s"\nplot for [i=2:%d] "%s-%s.dat" using i:xtic(1) '
                          'title columnheader(i)' % (rw, len(servers) + 1, key, rw))
         script = """
-set terminal pngcairo size %d,520 font "sans,9"
+set terminal pngcairo size %d,560 font "sans,9" noenhanced
 set output "%s"
 set style data histogram
 set style histogram clustered gap 1
@@ -395,7 +399,7 @@ set boxwidth 0.9
 set logscale y
 set grid ytics
 set ylabel "%s"
-set key top left font "sans,8" maxrows 4
+set key outside bottom center horizontal font "sans,8" maxrows 2
 set xtics nomirror
 set multiplot layout 1,%d
 %s
@@ -429,7 +433,7 @@ def plot_scaling(res, outdir):
                 vals.append("%g" % m[0]["iops"] if m else "NaN")
             f.write('"%d ctrl x %dq" %s\n' % (c, q, " ".join(vals)))
     script = """
-set terminal pngcairo size 760,420 font "sans,9"
+set terminal pngcairo size 760,420 font "sans,9" noenhanced
 set output "scaling.png"
 set style data histogram
 set style histogram clustered gap 1
