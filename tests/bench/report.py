@@ -128,7 +128,8 @@ def matrix_tables(res):
     idx = index_points(res)
     out = []
     head = ["server", "QD", "queues", "IOPS", "mean µs", "p50 µs", "p99 µs", "client µs/IO",
-            "server µs/IO", "server cores", "IOPS / server core", "others (cores)", "load"]
+            "server µs/IO", "server cores", "IOPS / server core", "others (cores)",
+            "server preempted", "load"]
     for rw in sorted({p["rw"] for p in res["points"]}):
         rows = []
         for s in servers_present(res):
@@ -145,7 +146,7 @@ def matrix_tables(res):
                              "%.2f" % (sc * 1e6 / m["iops"]) if m["iops"] else "–",
                              "%.2f" % sc, fmt_iops(m["iops"] / sc) if sc > 0.01 else "–",
                              "%.2f%s" % (m["foreign_cores"], " *" if noisy else ""),
-                             "%.2f" % m["load1"]])
+                             m.get("server_preempted", "–"), "%.2f" % m["load1"]])
         out.append("#### 4 KiB %s\n\n%s" % (rw, md_table(head, rows, ["---"] +
                                                          ["--:"] * (len(head) - 1))))
     return "\n\n".join(out)
@@ -477,7 +478,9 @@ def sections(res, imgs_rel):
                  "CPU time of the server process over the measured window divided by its "
                  "length (a polling vhostd worker is always 1.00); *others*: CPU used by "
                  "processes outside the benchmark during the window (a `*` marks more than "
-                 "%.2f cores: noisy); *load*: 1-minute load average at the start of the "
+                 "%.2f cores: noisy); *server preempted*: involuntary context switches of "
+                 "the server's threads in the window (each one stops a polling worker for a "
+                 "time slice); *load*: 1-minute load average at the start of the "
                  "window. For fio the \"server\" is fio itself (it submits and reaps)."
                  % res["meta"]["max_foreign"], "", matrix_tables(res)]
         out["results"] = "\n".join(body)

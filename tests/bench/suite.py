@@ -77,6 +77,24 @@ def system_busy_ticks():
     return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
 
 
+def involuntary_switches(pid):
+    """Times the threads of pid were preempted (nonvoluntary_ctxt_switches, summed)."""
+    n = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("nonvoluntary_ctxt_switches:"):
+                        n += int(line.split()[1])
+        except OSError:
+            pass
+    return n
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return [float(x) for x in f.read().split()[:3]]
@@ -111,6 +129,7 @@ class Window:
     def start(self):
         self.s0 = self._sample()
         self.load0 = loadavg()[0]
+        self.preempt0 = sum(involuntary_switches(p) for p in self.server_pids)
 
     def stop(self):
         s1 = self._sample()
@@ -123,6 +142,8 @@ class Window:
         return {"window_s": round(dt, 3), "server_cores": round(srv, 3),
                 "client_cores": round(cli, 3),
                 "foreign_cores": round(max(busy - srv - cli, 0.0), 3),
+                "server_preempted": sum(involuntary_switches(p) for p in self.server_pids) -
+                self.preempt0,
                 "load1": self.load0}
 
 
@@ -1044,14 +1065,14 @@ def main():
     ap.add_argument("--rw", type=csv_list(str), default=["randread", "randwrite"])
     ap.add_argument("--qd", type=csv_list(int), default=[1, 32, 128])
     ap.add_argument("--queues", type=csv_list(int), default=[1, 2])
-    ap.add_argument("--runtime", type=float, help="measured seconds per run [5; quick 1.5]")
-    ap.add_argument("--ramp", type=float, help="seconds before measuring [1; quick 0.5]")
+    ap.add_argument("--runtime", type=float, help="measured seconds per run [3; quick 1.5]")
+    ap.add_argument("--ramp", type=float, help="seconds before measuring [0.5]")
     ap.add_argument("--repeat", type=int, help="runs per point, the median is kept [3; quick 1]")
     ap.add_argument("--retries", type=int, help="redo a run when others used more than "
                     "--max-foreign cores during it [3; quick 0]")
     ap.add_argument("--max-foreign", type=float, default=0.25)
     ap.add_argument("--wait-quiet", type=float, help="before each run, wait up to this many "
-                    "seconds for the machine to be quiet [300; quick 0]")
+                    "seconds for the machine to be quiet [600; quick 0]")
     ap.add_argument("--wait-budget", type=float, help="total seconds the whole suite may spend "
                     "waiting for quiet [7200; quick 0]")
     ap.add_argument("--server-cpu", type=int, default=1)
@@ -1067,11 +1088,11 @@ def main():
     a = ap.parse_args()
 
     q = a.quick
-    a.runtime = a.runtime if a.runtime is not None else (1.5 if q else 5.0)
-    a.ramp = a.ramp if a.ramp is not None else (0.5 if q else 1.0)
+    a.runtime = a.runtime if a.runtime is not None else (1.5 if q else 3.0)
+    a.ramp = a.ramp if a.ramp is not None else 0.5
     a.repeat = a.repeat if a.repeat is not None else (1 if q else 3)
     a.retries = a.retries if a.retries is not None else (0 if q else 3)
-    a.wait_quiet = a.wait_quiet if a.wait_quiet is not None else (0 if q else 300)
+    a.wait_quiet = a.wait_quiet if a.wait_quiet is not None else (0 if q else 600)
     a.wait_budget = a.wait_budget if a.wait_budget is not None else (0 if q else 7200)
     if a.parts is None:
         a.parts = ["matrix", "scaling", "counters"] + ([] if q else ["profile"])
@@ -1105,10 +1126,6 @@ def main():
                      "machine": suite.machine(fs)})
         suite.save()
         log("results in %s" % a.out)
-        if "matrix" in a.parts:
-            suite.part_matrix(a.servers)
-        if "scaling" in a.parts:
-            suite.part_scaling()
         if "counters" in a.parts:
             k = a.counters_scale if a.counters_scale is not None else (1 if q else 4)
             cfgs = [("vhostd-null", "randread", 32, "poll", 50000, 500000),
@@ -1128,6 +1145,10 @@ def main():
                     ("qsd-null", "randread", 32)]
             cfgs = [c for c in cfgs if c[0] in a.servers] or cfgs[:1]
             suite.part_profile(cfgs)
+        if "matrix" in a.parts:
+            suite.part_matrix(a.servers)
+        if "scaling" in a.parts:
+            suite.part_scaling()
         meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
         meta["waited_s"] = round(suite.waited)
         meta["load_end"] = loadavg()
