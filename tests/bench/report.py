@@ -107,11 +107,24 @@ def machine_block(res):
             mc["vhostd"], mc["commit"], mc["build"], mc["buildtype"], mc["hugepages"]),
         "- **Image**: %d MiB file on %s (%s), fully written with dd: `%s`" % (
             img["size"] >> 20, img["device"], img["fs"], img["path"]),
-        "- **Load average** (1/5/15 min) at start %s, at end %s; CPU used by other processes "
-        "just before the start: %.2f cores" % (load(m.get("load_start")), load(m.get("load_end")),
-                                               m.get("foreign_start", 0)),
+        "- **Load average** (1/5/15 min) at start %s, at end %s; other processes just before "
+        "the start: %s" % (load(m.get("load_start")), load(m.get("load_end")),
+                           foreign_text(m.get("foreign_start", 0))),
+        "- **Waiting for quiet**: %s s in total" % m.get("waited_s", "?"),
     ]
     return "\n".join(lines)
+
+
+def foreign_text(f):
+    if isinstance(f, (int, float)):
+        return "%.2f cores" % f
+    return "%.2f cores, %d disk IOPS, %.1f MiB/s" % tuple(f)
+
+
+def noisy_point(m, meta):
+    if "noise_max" in m:
+        return m["noise_max"] > 1
+    return m.get("foreign_max", m["foreign_cores"]) > meta["max_foreign"]
 
 
 def short_meta(res):
@@ -129,7 +142,7 @@ def matrix_tables(res):
     out = []
     head = ["server", "QD", "queues", "IOPS", "mean µs", "p50 µs", "p99 µs", "client µs/IO",
             "server µs/IO", "server cores", "IOPS / server core", "others (cores)",
-            "server preempted", "load"]
+            "others (disk IOPS)", "server preempted", "load"]
     for rw in sorted({p["rw"] for p in res["points"]}):
         rows = []
         for s in servers_present(res):
@@ -138,7 +151,7 @@ def matrix_tables(res):
                     continue
                 m = idx[(s, r, qd, nq)]
                 sc = m["server_cores"]
-                noisy = m.get("foreign_max", m["foreign_cores"]) > res["meta"]["max_foreign"]
+                noisy = noisy_point(m, res["meta"])
                 rows.append([LABELS[s], qd, nq, fmt_iops(m["iops"]), fmt_us(m["mean"]),
                              fmt_us(m["p50"]), fmt_us(m["p99"]),
                              "–" if m["client_us_per_io"] is None else "%.2f" %
@@ -146,7 +159,8 @@ def matrix_tables(res):
                              "%.2f" % (sc * 1e6 / m["iops"]) if m["iops"] else "–",
                              "%.2f" % sc, fmt_iops(m["iops"] / sc) if sc > 0.01 else "–",
                              "%.2f%s" % (m["foreign_cores"], " *" if noisy else ""),
-                             m.get("server_preempted", "–"), "%.2f" % m["load1"]])
+                             m.get("foreign_disk_iops", "–"), m.get("server_preempted", "–"),
+                             "%.2f" % m["load1"]])
         out.append("#### 4 KiB %s\n\n%s" % (rw, md_table(head, rows, ["---"] +
                                                          ["--:"] * (len(head) - 1))))
     return "\n\n".join(out)
@@ -263,12 +277,14 @@ def scaling_table(res):
     for s in res["scaling"]:
         sc = s["server_cores"]
         rows.append([s["layout"], s["controllers"], s["queues"], s["qd"],
-                     fmt_iops(s["iops"]), " + ".join(fmt_iops(x) for x in s["per_client"]),
+                     fmt_iops(s["iops"]) + (" *" if s.get("noise_max", 0) > 1 else ""),
+                     " / ".join(fmt_iops(x) for x in s.get("iops_runs", [])) or "–",
+                     " + ".join(fmt_iops(x) for x in s["per_client"]),
                      fmt_us(s["mean"]), "%.2f" % sc, "%.2f" % s["client_cores"],
                      "%.2f" % s["foreign_cores"], "%.2f" % s["load1"]])
     return md_table(["vhostd cores", "controllers", "queues each", "QD/queue", "total IOPS",
-                     "per client", "mean µs", "server cores", "client cores", "others (cores)",
-                     "load"], rows, ["---"] + ["--:"] * 10)
+                     "all runs", "per client (median run)", "mean µs", "server cores",
+                     "client cores", "others (cores)", "load"], rows, ["---"] + ["--:"] * 11)
 
 
 ALLOC = ("malloc", "free", "rte_malloc", "rte_free")
@@ -477,12 +493,14 @@ def sections(res, imgs_rel):
                  "Median of the runs by IOPS; latency and CPU from that run. *server cores*: "
                  "CPU time of the server process over the measured window divided by its "
                  "length (a polling vhostd worker is always 1.00); *others*: CPU used by "
-                 "processes outside the benchmark during the window (a `*` marks more than "
-                 "%.2f cores: noisy); *server preempted*: involuntary context switches of "
+                 "processes outside the benchmark during the window, and I/Os on the image's "
+                 "disk beyond the benchmark's own (a `*` marks a point whose median run was "
+                 "noisier than %.2f cores or %d disk IOPS); *server preempted*: involuntary context switches of "
                  "the server's threads in the window (each one stops a polling worker for a "
                  "time slice); *load*: 1-minute load average at the start of the "
                  "window. For fio the \"server\" is fio itself (it submits and reaps)."
-                 % res["meta"]["max_foreign"], "", matrix_tables(res)]
+                 % (res["meta"]["max_foreign"], res["meta"].get("max_foreign_disk", 500)), "",
+                 matrix_tables(res)]
         out["results"] = "\n".join(body)
     if res.get("scaling"):
         body = [scaling_table(res), ""]
