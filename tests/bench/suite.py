@@ -71,11 +71,12 @@ def proc_cpu_ticks(pid):
 
 
 def system_busy_ticks():
-    """Busy clock ticks summed over all CPUs (user nice system irq softirq steal)."""
+    """(busy, steal) clock ticks summed over all CPUs; busy = user nice system irq softirq
+    steal. Steal is time the hypervisor gave our virtual CPUs to someone else."""
     with open("/proc/stat") as f:
         fields = f.readline().split()
     v = [int(x) for x in fields[1:9]]
-    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[7]
 
 
 def involuntary_switches(pid):
@@ -157,10 +158,12 @@ class Window:
         dt = max(t1 - t0, 1e-6)
         srv = (srv1 - srv0) / CLK_TCK / dt
         cli = (cli1 - cli0) / CLK_TCK / dt
-        busy = (busy1 - busy0) / CLK_TCK / dt
+        busy = (busy1[0] - busy0[0]) / CLK_TCK / dt
+        steal = (busy1[1] - busy0[1]) / CLK_TCK / dt
         return {"window_s": round(dt, 3), "server_cores": round(srv, 3),
                 "client_cores": round(cli, 3),
                 "foreign_cores": round(max(busy - srv - cli, 0.0), 3),
+                "steal_cores": round(steal, 3),
                 "server_preempted": sum(involuntary_switches(p) for p in self.server_pids) -
                 self.preempt0,
                 "disk_iops": round((disk1[0] - disk0[0]) / dt),
