@@ -9,7 +9,8 @@ BUILD_PKGS="build-essential pkg-config meson ninja-build libdpdk-dev libaio-dev 
 libyaml-dev libjansson-dev libcriterion-dev"
 RUNTIME_PKGS="dpdk kmod util-linux"
 TEST_PKGS="qemu-system-x86 qemu-utils linux-image-amd64 busybox-static fio sg3-utils cpio
-xz-utils python3 procps iproute2 e2fsprogs shellcheck dpdk-dev"
+xz-utils python3 procps iproute2 e2fsprogs shellcheck dpdk-dev gnuplot-nox linux-perf valgrind
+strace"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: must run as root (it calls apt-get)" >&2
