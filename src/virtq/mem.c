@@ -22,15 +22,23 @@ int
 vhd_mem_translate(const struct vhd_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
 		  unsigned int max_iov)
 {
+	const struct vhd_mem_region *r;
 	unsigned int n = 0;
 
 	if (gpa + len < gpa) {
 		return -EFAULT;
 	}
+	/* Nearly every buffer lies in one region: one lookup and no loop. */
+	r = find_region(mem, gpa);
+	if (vhd_likely(r != NULL && len - 1 < r->size - (gpa - r->gpa) && max_iov > 0)) {
+		iov[0].iov_base = (void *)(uintptr_t)(r->hva + (gpa - r->gpa));
+		iov[0].iov_len = len;
+		return 1;
+	}
 	while (len > 0) {
-		const struct vhd_mem_region *r = find_region(mem, gpa);
 		uint64_t chunk;
 
+		r = find_region(mem, gpa);
 		if (r == NULL) {
 			return -EFAULT;
 		}
