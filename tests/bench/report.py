@@ -112,6 +112,11 @@ def machine_block(res):
                            foreign_text(m.get("foreign_start", 0))),
         "- **Waiting for quiet**: %s s in total" % m.get("waited_s", "?"),
     ]
+    rng = c2c_range(res)
+    if rng:
+        lines.append("- **CPU %d–%d cache-line round trip** (tests/bench/c2c.c, measured before "
+                     "and after each server's block of runs): %.0f to %.0f ns"
+                     % (m["client_cpu"], m["server_cpu"], rng[0], rng[1]))
     return "\n".join(lines)
 
 
@@ -137,12 +142,27 @@ def short_meta(res):
                 " / ".join("%.2f" % x for x in m.get("load_start") or [])))
 
 
+def fmt_c2c(v):
+    """The core-to-core round trip before/after the block of runs, in ns."""
+    if not v or any(x is None for x in v):
+        return "–"
+    return "%.0f/%.0f" % tuple(v)
+
+
+def c2c_range(res):
+    vals = [x for p in res["points"] for r in p["runs"] for x in (r.get("c2c_ns") or [])
+            if x is not None]
+    vals += [x for s in res.get("scaling", []) for x in (s.get("c2c_ns") or [])
+             if x is not None]
+    return (min(vals), max(vals)) if vals else None
+
+
 def matrix_tables(res):
     idx = index_points(res)
     out = []
     head = ["server", "QD", "queues", "IOPS", "mean µs", "p50 µs", "p99 µs", "client µs/IO",
             "server µs/IO", "server cores", "IOPS / server core", "others (cores)",
-            "others (disk IOPS)", "server preempted", "load"]
+            "others (disk IOPS)", "server preempted", "load", "c2c ns"]
     for rw in sorted({p["rw"] for p in res["points"]}):
         rows = []
         for s in servers_present(res):
@@ -160,7 +180,7 @@ def matrix_tables(res):
                              "%.2f" % sc, fmt_iops(m["iops"] / sc) if sc > 0.01 else "–",
                              "%.2f%s" % (m["foreign_cores"], " *" if noisy else ""),
                              m.get("foreign_disk_iops", "–"), m.get("server_preempted", "–"),
-                             "%.2f" % m["load1"]])
+                             "%.2f" % m["load1"], fmt_c2c(m.get("c2c_ns"))])
         out.append("#### 4 KiB %s\n\n%s" % (rw, md_table(head, rows, ["---"] +
                                                          ["--:"] * (len(head) - 1))))
     return "\n\n".join(out)
@@ -281,10 +301,12 @@ def scaling_table(res):
                      " / ".join(fmt_iops(x) for x in s.get("iops_runs", [])) or "–",
                      " + ".join(fmt_iops(x) for x in s["per_client"]),
                      fmt_us(s["mean"]), "%.2f" % sc, "%.2f" % s["client_cores"],
-                     "%.2f" % s["foreign_cores"], "%.2f" % s["load1"]])
+                     "%.2f" % s["foreign_cores"], "%.2f" % s["load1"],
+                     fmt_c2c(s.get("c2c_ns"))])
     return md_table(["vhostd cores", "controllers", "queues each", "QD/queue", "total IOPS",
                      "all runs", "per client (median run)", "mean µs", "server cores",
-                     "client cores", "others (cores)", "load"], rows, ["---"] + ["--:"] * 11)
+                     "client cores", "others (cores)", "load", "c2c ns"], rows,
+                    ["---"] + ["--:"] * 12)
 
 
 ALLOC = ("malloc", "free", "rte_malloc", "rte_free")
@@ -498,7 +520,11 @@ def sections(res, imgs_rel):
                  "noisier than %.2f cores or %d disk IOPS); *server preempted*: involuntary context switches of "
                  "the server's threads in the window (each one stops a polling worker for a "
                  "time slice); *load*: 1-minute load average at the start of the "
-                 "window. For fio the \"server\" is fio itself (it submits and reaps)."
+                 "window; *c2c ns*: cache-line round trip between the client's and the "
+                 "server's CPU, measured just before and just after the block of runs that "
+                 "holds the median run (on a virtual machine it follows where the hypervisor "
+                 "puts the vCPUs). For fio the \"server\" is fio itself (it submits and "
+                 "reaps)."
                  % (res["meta"]["max_foreign"], res["meta"].get("max_foreign_disk", 500)), "",
                  matrix_tables(res)]
         out["results"] = "\n".join(body)

@@ -14,7 +14,8 @@
 # with a subset).
 #
 # It builds build-release (meson --buildtype=release -Dtests=disabled) when missing, and the
-# LD_PRELOAD call counter (count_preload.c) into it. Results: BUILD/bench-results/TIMESTAMP/
+# LD_PRELOAD call counter (count_preload.c) and the core-to-core probe (c2c.c) into it.
+# Results: BUILD/bench-results/TIMESTAMP/
 # (results.json, report.md, PNG plots, server logs, callgrind files).
 # Figures are printed, never asserted; this is not part of scripts/test.sh (a smoke test,
 # tests/system/070-bench-smoke.sh, only checks that the scripts produce figures).
@@ -79,8 +80,16 @@ if [ ! -f "$LIB" ] || [ "$HERE/count_preload.c" -nt "$LIB" ]; then
 	cc -O2 -g -Wall -Wextra -Werror -fPIC -shared -o "$LIB" "$HERE/count_preload.c" -ldl
 fi
 
+# The core-to-core round trip probe (c2c.c).
+C2C=$BUILD/bench/vhd-c2c
+if [ ! -f "$C2C" ] || [ "$HERE/c2c.c" -nt "$C2C" ]; then
+	mkdir -p "$BUILD/bench"
+	cc -O2 -g -Wall -Wextra -Werror -pthread -o "$C2C" "$HERE/c2c.c"
+fi
+
 OUT=$BUILD/bench-results/$(date +%Y%m%d-%H%M%S)
-results=$(python3 "$HERE/suite.py" --build "$BUILD" --count-lib "$LIB" --out "$OUT" \
+results=$(python3 "$HERE/suite.py" --build "$BUILD" --count-lib "$LIB" --c2c "$C2C" \
+	--out "$OUT" \
 	${args[@]+"${args[@]}"})
 report=(python3 "$HERE/report.py" "$results")
 [ "$DOC" = yes ] && report+=(--doc)

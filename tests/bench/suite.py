@@ -622,63 +622,95 @@ class Suite:
 
     # ---- part: matrix ----
 
-    def point(self, srv_name, srv, rw, qd, nq):
-        """One configuration, --repeat times (noisy runs redone up to --retries times)."""
+    def c2c(self):
+        """Cache-line round trip between the client's and the server's CPU, in ns (None
+        without the probe). Only meaningful while nothing polls either CPU."""
+        if not self.args.c2c:
+            return None
+        try:
+            out = subprocess.run([self.args.c2c, str(self.client_cpu), str(self.server_cpu)],
+                                 capture_output=True, text=True, timeout=30, check=True)
+            return round(float(out.stdout.strip()), 1)
+        except (subprocess.SubprocessError, ValueError) as e:
+            log("  c2c probe failed: %s" % e)
+            return None
+
+    def point_run(self, srv_name, srv, rw, qd, nq):
+        """One run of one configuration (a noisy run is redone up to --retries times, the
+        quietest attempt is kept)."""
         a = self.args
-        runs = []
-        for _ in range(a.repeat):
-            best = None
-            for attempt in range(a.retries + 1):
-                waited = self.wait_quiet(srv)
-                if srv_name == "fio-libaio":
-                    r, cpu = self.fio_once(rw, qd, nq)
-                else:
-                    r, cpu, _ = self.bench_once(srv, rw, qd, nq)
-                r.update(cpu)
-                r["waited_s"] = round(waited, 1)
-                # Our own I/O reaches the disk one to one (4 KiB, O_DIRECT); the rest is
-                # someone else's. The client's IOPS and this window differ by a few percent.
-                ours = r["iops"] if srv_name in DISK_SERVERS else 0
-                r["foreign_disk_iops"] = round(max(r["disk_iops"] - ours, 0))
-                r["noise"] = max(r["foreign_cores"] / a.max_foreign, r["foreign_disk_iops"] /
-                                 max(a.max_foreign_disk, 0.1 * ours))
-                if best is None or r["noise"] < best["noise"]:
-                    best = r
-                if r["noise"] <= 1 or attempt == a.retries:
-                    break
-                log("  noisy run (others: %.2f cores, %d disk IOPS), again"
-                    % (r["foreign_cores"], r["foreign_disk_iops"]))
-            runs.append(best)
-        runs.sort(key=lambda r: r["iops"])
+        best = None
+        for attempt in range(a.retries + 1):
+            waited = self.wait_quiet(srv)
+            if srv_name == "fio-libaio":
+                r, cpu = self.fio_once(rw, qd, nq)
+            else:
+                r, cpu, _ = self.bench_once(srv, rw, qd, nq)
+            r.update(cpu)
+            r["waited_s"] = round(waited, 1)
+            # Our own I/O reaches the disk one to one (4 KiB, O_DIRECT); the rest is
+            # someone else's. The client's IOPS and this window differ by a few percent.
+            ours = r["iops"] if srv_name in DISK_SERVERS else 0
+            r["foreign_disk_iops"] = round(max(r["disk_iops"] - ours, 0))
+            r["noise"] = max(r["foreign_cores"] / a.max_foreign, r["foreign_disk_iops"] /
+                             max(a.max_foreign_disk, 0.1 * ours))
+            if best is None or r["noise"] < best["noise"]:
+                best = r
+            if r["noise"] <= 1 or attempt == a.retries:
+                break
+            log("  noisy run (others: %.2f cores, %d disk IOPS), again"
+                % (r["foreign_cores"], r["foreign_disk_iops"]))
+        log("  %-13s %-9s QD%-3d %dq %10.0f IOPS  mean %8.1f us  p99 %8.1f us  server %.2f"
+            " cores  other %.2f" % (srv_name, rw, qd, nq, best["iops"], best["mean"],
+                                    best["p99"], best["server_cores"], best["foreign_cores"]))
+        return best
+
+    @staticmethod
+    def point_summary(srv_name, rw, qd, nq, runs):
+        """The point as results.json has it: every run, and the run with the median IOPS."""
+        runs = sorted(runs, key=lambda r: r["iops"])
         med = dict(runs[len(runs) // 2])
         med["iops_min"], med["iops_max"] = runs[0]["iops"], runs[-1]["iops"]
         med["iops_runs"] = [round(r["iops"]) for r in runs]
         med["foreign_max"] = max(r["foreign_cores"] for r in runs)
         med["noise_max"] = max(r["noise"] for r in runs)
-        pt = {"server": srv_name, "rw": rw, "qd": qd, "queues": nq, "median": med,
-              "runs": runs}
-        self.results["points"].append(pt)
-        sc = med["server_cores"]
-        log("  %-13s %-9s QD%-3d %dq %10.0f IOPS  mean %8.1f us  p99 %8.1f us  server %.2f"
-            " cores  other %.2f" % (srv_name, rw, qd, nq, med["iops"], med["mean"], med["p99"],
-                                    sc, med["foreign_cores"]))
-        return pt
+        return {"server": srv_name, "rw": rw, "qd": qd, "queues": nq, "median": med,
+                "runs": runs}
 
     def part_matrix(self, servers):
+        """--repeat rounds; each round runs every server over every configuration once.
+        Interleaving the servers spreads each one's runs over the whole suite, so slow drifts
+        of the machine (vCPU placement, the disk) reach all servers alike instead of whichever
+        one ran at the time."""
         a = self.args
-        for name in servers:
-            self.wait_quiet()
-            log("matrix: %s" % name)
-            srv = None if name == "fio-libaio" else self.start_server(name)
-            try:
-                for rw in a.rw:
-                    for nq in a.queues:
-                        for qd in a.qd:
-                            self.point(name, srv, rw, qd, nq)
-            finally:
-                if srv is not None:
-                    srv.stop()
-            self.save()
+        runs = {}
+        order = [(name, rw, qd, nq) for name in servers for rw in a.rw for nq in a.queues
+                 for qd in a.qd]
+        for rnd in range(a.repeat):
+            for name in servers:
+                self.wait_quiet()
+                before = self.c2c()
+                log("matrix: %s, round %d of %d (CPU %d-%d round trip %s ns)"
+                    % (name, rnd + 1, a.repeat, self.client_cpu, self.server_cpu, before))
+                srv = None if name == "fio-libaio" else self.start_server(name)
+                block = []
+                try:
+                    for rw in a.rw:
+                        for nq in a.queues:
+                            for qd in a.qd:
+                                r = self.point_run(name, srv, rw, qd, nq)
+                                r["round"] = rnd + 1
+                                runs.setdefault((name, rw, qd, nq), []).append(r)
+                                block.append(r)
+                finally:
+                    if srv is not None:
+                        srv.stop()
+                after = self.c2c()
+                for r in block:
+                    r["c2c_ns"] = [before, after]
+                self.results["points"] = [self.point_summary(*k, runs[k]) for k in order
+                                          if k in runs]
+                self.save()
 
     # ---- part: scaling ----
 
@@ -695,6 +727,7 @@ class Suite:
                     masks = None
                     if spread:
                         masks = [str(spread[i % len(spread)]) for i in range(nctrl)]
+                    before = self.c2c()
                     srv = self.start_vhostd("vhostd-null", "null", ncontrollers=nctrl,
                                             num_queues=2, cores=cores, cpumasks=masks)
                     runs = []
@@ -721,6 +754,7 @@ class Suite:
                     med = dict(runs[len(runs) // 2])
                     med["iops_runs"] = [round(r["iops"]) for r in runs]
                     med["noise_max"] = max(r["noise"] for r in runs)
+                    med["c2c_ns"] = [before, self.c2c()]
                     self.results["scaling"].append(med)
                     self.save()
 
@@ -1141,6 +1175,7 @@ def main():
                     help="multiplies the I/O counts of the counters part [4; quick 1]")
     ap.add_argument("--profile-seconds", type=float, default=4.0)
     ap.add_argument("--count-lib", help="libvhd_count.so (run.sh builds it)")
+    ap.add_argument("--c2c", help="the core-to-core round trip probe (run.sh builds it)")
     a = ap.parse_args()
 
     q = a.quick

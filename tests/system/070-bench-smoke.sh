@@ -48,6 +48,8 @@ for p in r["points"]:
     for k in ("iops", "mean", "p50", "p99", "server_cores", "foreign_cores", "load1"):
         assert isinstance(m[k], (int, float)), (p["server"], k)
     assert m["iops"] > 0, p["server"]
+    c2c = p["runs"][0]["c2c_ns"]
+    assert len(c2c) == 2 and all(isinstance(x, float) and x > 0 for x in c2c), c2c
 assert r["scaling"] and r["scaling"][0]["iops"] > 0 and len(r["scaling"][0]["per_client"]) == 2
 mc = r["meta"]["machine"]
 assert mc["cpu_model"] and mc["kernel"] and mc["qemu"] and r["meta"]["load_start"]
