@@ -113,7 +113,9 @@ vhd_task_complete(struct vhd_task *task, uint32_t used_len)
 /* ---- time and statistics ---- */
 
 static uint64_t g_tsc_hz;
-static uint64_t g_tsc_per_us = 1;
+/* Microseconds per TSC tick in 32.32 fixed point: a multiply per request instead of a 64-bit
+ * division, which costs tens of cycles on the data path. */
+static uint64_t g_us_per_tsc_q32 = 1ull << 32;
 static pthread_once_t g_tsc_once = PTHREAD_ONCE_INIT;
 
 static uint64_t
@@ -136,7 +138,8 @@ calibrate(void)
 	t1 = mono_ns();
 	c1 = __rdtsc();
 	g_tsc_hz = (c1 - c0) * 1000000000ull / VHD_MAX(t1 - t0, 1ull);
-	g_tsc_per_us = VHD_MAX(g_tsc_hz / 1000000ull, 1ull);
+	g_tsc_hz = VHD_MAX(g_tsc_hz, 1000000ull);
+	g_us_per_tsc_q32 = (1000000ull << 32) / g_tsc_hz;
 }
 
 uint64_t
@@ -156,7 +159,8 @@ void
 vhd_stats_account(struct vhd_io_stats *st, enum vhd_stat_op op, uint64_t bytes, bool error,
 		  uint64_t start_tsc)
 {
-	uint64_t us = (vhd_tsc() - start_tsc) / g_tsc_per_us;
+	uint64_t us = (uint64_t)(((unsigned __int128)(vhd_tsc() - start_tsc) * g_us_per_tsc_q32) >>
+				 32);
 	unsigned int bucket = us == 0 ? 0 : 64u - (unsigned int)__builtin_clzll(us);
 
 	switch (op) {
