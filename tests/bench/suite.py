@@ -594,9 +594,6 @@ class Suite:
                 "--time_based", "--runtime=%dms" % int(a.runtime * 1000),
                 "--ramp_time=%dms" % int(a.ramp * 1000), "--cpus_allowed=%d" % self.server_cpu,
                 "--norandommap", "--randrepeat=0", "--lat_percentiles=1",
-                # Reap completions from the AIO ring in user space, spinning, as vhostd
-                # does, instead of sleeping in io_getevents: the ceiling, not a handicap.
-                "--iodepth_batch_complete_min=0", "--userspace_reap=1",
                 "--output-format=json", "--output=" + outp]
         p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL)
