@@ -38,7 +38,6 @@ vhd_mem_translate(const struct vhd_mem *mem, uint64_t gpa, uint64_t len, struct 
 	while (len > 0) {
 		uint64_t chunk;
 
-		r = find_region(mem, gpa);
 		if (r == NULL) {
 			return -EFAULT;
 		}
@@ -51,6 +50,9 @@ vhd_mem_translate(const struct vhd_mem *mem, uint64_t gpa, uint64_t len, struct 
 		n++;
 		gpa += chunk;
 		len -= chunk;
+		if (len > 0) {
+			r = find_region(mem, gpa);
+		}
 	}
 	return (int)n;
 }

@@ -73,19 +73,20 @@ if [ ! -x "$BUILD/src/vhostd" ] || [ ! -x "$BUILD/src/tools/vhost-bench/vhost-be
 	fi
 	ninja -C "$BUILD" >&2
 fi
-# The counter library: rebuilt when its source is newer.
-LIB=$BUILD/bench/libvhd_count.so
-if [ ! -f "$LIB" ] || [ "$HERE/count_preload.c" -nt "$LIB" ]; then
-	mkdir -p "$BUILD/bench"
-	cc -O2 -g -Wall -Wextra -Werror -fPIC -shared -o "$LIB" "$HERE/count_preload.c" -ldl
-fi
-
-# The core-to-core round trip probe (c2c.c).
-C2C=$BUILD/bench/vhd-c2c
-if [ ! -f "$C2C" ] || [ "$HERE/c2c.c" -nt "$C2C" ]; then
-	mkdir -p "$BUILD/bench"
-	cc -O2 -g -Wall -Wextra -Werror -pthread -o "$C2C" "$HERE/c2c.c"
-fi
+# Helpers built with cc next to the release build, again when their source is newer.
+# Usage: helper OUTPUT SOURCE CC_FLAGS...
+helper() {
+	local out=$1 src=$2
+	shift 2
+	if [ ! -f "$out" ] || [ "$src" -nt "$out" ]; then
+		mkdir -p "$(dirname "$out")"
+		cc -O2 -g -Wall -Wextra -Werror -o "$out" "$src" "$@"
+	fi
+}
+LIB=$BUILD/bench/libvhd_count.so # the LD_PRELOAD call counter
+helper "$LIB" "$HERE/count_preload.c" -fPIC -shared -ldl
+C2C=$BUILD/bench/vhd-c2c # the core-to-core round trip probe
+helper "$C2C" "$HERE/c2c.c" -pthread
 
 OUT=$BUILD/bench-results/$(date +%Y%m%d-%H%M%S)
 results=$(python3 "$HERE/suite.py" --build "$BUILD" --count-lib "$LIB" --c2c "$C2C" \
