@@ -97,106 +97,19 @@ import sys
 import threading
 import time
 
+import rpc_client
+from rpc_client import Client, check, fail, section
+
 SOCK, TMP, IMG, CPU = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-checks = 0
 
 
-class RpcError(Exception):
-    def __init__(self, code, message):
-        super().__init__("%d: %s" % (code, message))
-        self.code, self.message = code, message
+def connect():
+    return Client(SOCK, timeout=30)
 
 
-def fail(msg):
-    print("FAIL: client: %s" % msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        fail(msg)
-
-
-def recv_value(s, buf):
-    """Read until one complete JSON value parses (rpc.py's loop)."""
-    dec = json.JSONDecoder()
-    while True:
-        text = buf.lstrip()
-        try:
-            obj, idx = dec.raw_decode(text)
-            return obj, text[idx:]
-        except ValueError:
-            pass
-        data = s.recv(4096)
-        if not data:
-            raise EOFError("connection closed; have %r" % buf[:200])
-        buf += data.decode()
-
-
-class Client:
-    def __init__(self):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        # A blocking connect, like rpc.py: it waits while the listen backlog is full.
-        self.s.connect(SOCK)
-        self.s.settimeout(30)
-        self.buf = ""
-        self.id = 0
-
-    def send_raw(self, data):
-        self.s.sendall(data if isinstance(data, bytes) else data.encode())
-
-    def read(self):
-        resp, self.buf = recv_value(self.s, self.buf)
-        return resp
-
-    def call(self, method, params=None):
-        self.id += 1
-        req = {"jsonrpc": "2.0", "method": method, "id": self.id}
-        if params is not None:
-            req["params"] = params
-        self.send_raw(json.dumps(req, indent=2))
-        resp = self.read()
-        check(resp.get("jsonrpc") == "2.0" and resp.get("id") == self.id,
-              "%s: bad envelope %r" % (method, resp))
-        if "error" in resp:
-            raise RpcError(resp["error"]["code"], resp["error"]["message"])
-        check("result" in resp, "%s: no result" % method)
-        return resp["result"]
-
-    def closed(self):
-        """True when the server closed the connection (after any queued answer)."""
-        try:
-            return self.s.recv(1) == b""
-        except (ConnectionResetError, socket.timeout):
-            return False
-
-    def close(self):
-        self.s.close()
-
-
-C = Client()
-
-
-def call(method, params=None):
-    return C.call(method, params)
-
-
-def expect_error(method, params, code, needle):
-    try:
-        r = call(method, params)
-    except RpcError as e:
-        check(e.code == code, "%s %r: code %d, want %d (%s)" % (method, params, e.code, code,
-                                                              e.message))
-        check(needle in e.message, "%s %r: message %r lacks %r" % (method, params, e.message,
-                                                                   needle))
-        return e.message
-    fail("%s %r: expected error %d, got %r" % (method, params, code, r))
-
-
-def section(name):
-    print("ok: %s (%d checks so far)" % (name, checks))
+C = connect()
+call = C.call
+expect_error = C.expect_error
 
 
 # ---- framing ----------------------------------------------------------------------------
@@ -217,7 +130,7 @@ info = call("vhostd_get_info")
 check(info["pid"] > 0 and info["rpc_socket"] == SOCK and info["instance"], "info %r" % info)
 
 # One byte at a time, with pauses: answered only once complete.
-c2 = Client()
+c2 = connect()
 req = json.dumps({"jsonrpc": "2.0", "id": 77, "method": "spdk_get_version"}, indent=2).encode()
 c2.s.settimeout(0.05)
 for i in range(len(req)):
@@ -268,7 +181,7 @@ check(r["error"]["code"] == -32700 and r["id"] is None, "malformed: %r" % r)
 check(c2.closed(), "connection still open after malformed JSON")
 c2.close()
 # A request over 1 MiB: error, then closed, without waiting for its end.
-c3 = Client()
+c3 = connect()
 c3.send_raw('{"jsonrpc":"2.0","id":1,"method":"spdk_get_version","params":{"x":"')
 try:
     c3.send_raw("a" * (1 << 20) + "b" * 1000)
@@ -280,7 +193,7 @@ check(r["error"]["code"] == -32600 and "larger than 1048576" in r["error"]["mess
 check(c3.closed(), "connection still open after an oversized request")
 c3.close()
 # Send, then shut the sending side (socat, nc -N): answered, then closed.
-c4 = Client()
+c4 = connect()
 c4.send_raw('{"jsonrpc":"2.0","id":4,"method":"spdk_get_version"}')
 c4.s.shutdown(socket.SHUT_WR)
 check(c4.read()["id"] == 4, "half-closed client not answered")
@@ -582,7 +495,7 @@ errors = []
 
 def worker(n):
     try:
-        c = Client()
+        c = connect()
         for i in range(20):
             name = "w%d_%d" % (n, i)
             if c.call("bdev_malloc_create", {"name": name, "num_blocks": 256,
@@ -608,7 +521,7 @@ check({b["name"] for b in call("bdev_get_bdevs")} == {"ram0", "lun0", "m1", "n0"
 # More clients at once than the server serves: the rest wait their turn.
 socks = []
 for i in range(150):
-    c = Client()
+    c = connect()
     c.send_raw('{"jsonrpc":"2.0","id":%d,"method":"spdk_get_version"}' % i)
     socks.append(c)
 for i, c in enumerate(socks):
@@ -617,7 +530,7 @@ for i, c in enumerate(socks):
 
 # Thousands of requests in one write, answers read only afterwards: more than the server
 # keeps unsent at once, so it pauses and resumes as we read. All answered, in order.
-flood = Client()
+flood = connect()
 n = 3000
 flood.send_raw("".join('{"jsonrpc":"2.0","id":%d,"method":"bdev_get_bdevs"}' % i
                        for i in range(n)))
@@ -627,9 +540,9 @@ flood.close()
 
 # Bad clients: stalled mid-request, never reading, garbage, gone at once. A good client
 # keeps getting prompt answers meanwhile.
-stalled = Client()
+stalled = connect()
 stalled.send_raw('{"jsonrpc":"2.0","id":1,"method":"bdev_get_bdevs","params":{"na')
-deaf = Client()
+deaf = connect()
 deaf.s.setblocking(False)
 blob = ('{"jsonrpc":"2.0","id":1,"method":"bdev_get_bdevs"}' * 200).encode()
 sent = 0
@@ -639,7 +552,7 @@ while time.time() < deadline:
         sent += deaf.s.send(blob)
     except BlockingIOError:
         break
-garbage = Client()
+garbage = connect()
 garbage.send_raw(b"\xff\xfe\x00garbage{{{")
 for _ in range(20):
     s = socket.socket(socket.AF_UNIX)
@@ -658,10 +571,10 @@ for c in (stalled, deaf, garbage):
     c.close()
 check(call("spdk_get_version")["version"].startswith("vhostd"), "daemon unwell after bad clients")
 section("concurrency and bad clients")
-print("client: %d checks passed" % checks)
+print("client: %d checks passed" % rpc_client.checks)
 PYTHON
 
-python3 "$tmp/client.py" "$sock" "$tmp" "$img" "$cpu" || fail "JSON-RPC checks failed"
+PYTHONPATH="$TESTS_SYSTEM_DIR" python3 "$tmp/client.py" "$sock" "$tmp" "$img" "$cpu" || fail "JSON-RPC checks failed"
 pass "every method: results and errors; framing; concurrency; bad clients"
 
 # vhostctl: readable tables, --json, errors.

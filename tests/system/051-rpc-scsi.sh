@@ -74,93 +74,16 @@ PID2=$PID
 
 cat >"$tmp/client.py" <<'PYTHON'
 """SCSI JSON-RPC checks against vhostd, framed like SPDK's rpc.py."""
-import json
 import os
 import socket
 import sys
 
+from rpc_client import Client, check, section
+
 SOCK, SOCK2, TMP, IMG, CPU = sys.argv[1:5] + [int(sys.argv[5])]
-checks = 0
-
-
-class RpcError(Exception):
-    def __init__(self, code, message):
-        super().__init__("%d: %s" % (code, message))
-        self.code, self.message = code, message
-
-
-def fail(msg):
-    print("FAIL: client: %s" % msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    global checks
-    checks += 1
-    if not cond:
-        fail(msg)
-
-
-class Client:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.s.settimeout(60)
-        self.buf = ""
-        self.id = 0
-
-    def read(self):
-        dec = json.JSONDecoder()
-        while True:
-            text = self.buf.lstrip()
-            try:
-                obj, idx = dec.raw_decode(text)
-                self.buf = text[idx:]
-                return obj
-            except ValueError:
-                pass
-            data = self.s.recv(4096)
-            if not data:
-                raise EOFError("connection closed")
-            self.buf += data.decode()
-
-    def send(self, method, params):
-        self.id += 1
-        req = {"jsonrpc": "2.0", "method": method, "id": self.id}
-        if params is not None:
-            req["params"] = params
-        # rpc.py: indented, no delimiter after it.
-        self.s.sendall(json.dumps(req, indent=2).encode())
-        return self.id
-
-    def call(self, method, params=None):
-        rid = self.send(method, params)
-        resp = self.read()
-        check(resp.get("jsonrpc") == "2.0" and resp.get("id") == rid,
-              "%s: bad envelope %r" % (method, resp))
-        if "error" in resp:
-            raise RpcError(resp["error"]["code"], resp["error"]["message"])
-        return resp["result"]
-
-
 C = Client(SOCK)
 call = C.call
-
-
-def expect_error(method, params, code, needle):
-    try:
-        r = call(method, params)
-    except RpcError as e:
-        check(e.code == code, "%s %r: code %d, want %d (%s)" % (method, params, e.code, code,
-                                                              e.message))
-        check(needle in e.message, "%s %r: message %r lacks %r" % (method, params, e.message,
-                                                                   needle))
-        return e.message
-    fail("%s %r: expected error %d, got %r" % (method, params, code, r))
-
-
-def section(name):
-    print("ok: %s (%d checks so far)" % (name, checks))
+expect_error = C.expect_error
 
 
 def luns(ctrlr, client=None):
@@ -479,7 +402,7 @@ check(acts[("controller", "vs3")] == "replaced" and luns("vs3") == before, "back
 section("reload")
 PYTHON
 
-python3 "$tmp/client.py" "$sock" "$sock2" "$tmp" "$img" "$cpu" || fail "JSON-RPC checks failed"
+PYTHONPATH="$TESTS_SYSTEM_DIR" python3 "$tmp/client.py" "$sock" "$sock2" "$tmp" "$img" "$cpu" || fail "JSON-RPC checks failed"
 pass "scsi methods: results and errors; save_config/load_config; reload"
 
 # vhostctl: scsi commands, tables, --json, errors and exit codes.
