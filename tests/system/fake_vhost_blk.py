@@ -257,11 +257,12 @@ class Fake:
         mm, off = self.gpa_off(gpa)
         return mm[off:off + ln]
 
-    def push(self, q, uid, ln):
+    def push(self, q, uid, ln, publish=True):
         mm, base = q.used
         struct.pack_into("<II", mm, base + 4 + 8 * (q.used_idx % q.num), uid, ln)
         q.used_idx = (q.used_idx + 1) & 0xffff
-        self.put16(q.used, 2, q.used_idx)
+        if publish:
+            self.put16(q.used, 2, q.used_idx)
 
     def process(self, q):
         old = q.used_idx
@@ -284,7 +285,10 @@ class Fake:
                     elif self.mode == "badlen":
                         ln = 1 << 30
                     else:
-                        self.push(q, uid, ln)
+                        # Both entries become visible with one index update: published one
+                        # by one, the client may reuse the head before the duplicate lands,
+                        # and then it looks like a completion of the new request.
+                        self.push(q, uid, ln, publish=False)
                 self.push(q, uid, ln)
             if self.features & (1 << F_EVENT_IDX):
                 self.put16(q.used, 4 + 8 * q.num, q.last_avail)
