@@ -53,7 +53,9 @@ struct bench_io {
 	uint64_t start_ns;
 	uint64_t block;            /* index in the range */
 	uint32_t gen;              /* verify: generation this write carries */
+	uint16_t head;             /* its reserved chain (vub_vring_reserve) */
 	uint8_t op;
+	uint8_t chain_op;          /* the direction the chain's data buffers are written for */
 };
 
 enum bench_phase_kind {

@@ -175,6 +175,7 @@ setup_queue(struct bench_ctx *ctx, struct bench_queue *q, unsigned int idx)
 	struct vub_mem *m = &ctx->dev.mem;
 	unsigned int nbufs = ctx->nseg + 2;
 	uint8_t *small;
+	int rc;
 
 	q->ctx = ctx;
 	q->index = idx;
@@ -227,6 +228,18 @@ setup_queue(struct bench_ctx *ctx, struct bench_queue *q, unsigned int idx)
 							    false };
 		}
 		io->bufs[nbufs - 1] = (struct vub_buf){ vub_mem_gpa(m, io->status), 1, true };
+		if (o->indirect) {
+			rc = vub_vring_reserve_indirect(&q->vq->vr, io->itable,
+							vub_mem_gpa(m, io->itable), io->bufs,
+							nbufs);
+		} else {
+			rc = vub_vring_reserve(&q->vq->vr, io->bufs, nbufs);
+		}
+		if (rc < 0) {
+			return rc;
+		}
+		io->head = (uint16_t)rc;
+		io->chain_op = BENCH_OP_WRITE;
 	}
 	return 0;
 }

@@ -163,12 +163,12 @@ block_sector(const struct bench_ctx *ctx, uint64_t block)
 	return (ctx->o->offset + block * ctx->o->bs) / VIRTIO_BLK_SECTOR_SIZE;
 }
 
-static void
+/* \return 0 or -errno (the chain could not be rewritten for the other direction). */
+static int
 prepare(struct bench_queue *q, struct bench_io *io, enum bench_op op, uint64_t block)
 {
 	const struct bench_ctx *ctx = q->ctx;
 	uint64_t sector = block_sector(ctx, block);
-	unsigned int i;
 
 	io->op = (uint8_t)op;
 	io->block = block;
@@ -176,8 +176,17 @@ prepare(struct bench_queue *q, struct bench_io *io, enum bench_op op, uint64_t b
 	io->hdr->ioprio = 0;
 	io->hdr->sector = sector;
 	*io->status = 0xff; /* not a valid status: catches a device that never writes it */
-	for (i = 1; i <= ctx->nseg; i++) {
-		io->bufs[i].writable = op == BENCH_OP_READ;
+	if (op != io->chain_op) {
+		int rc;
+
+		for (unsigned int i = 1; i <= ctx->nseg; i++) {
+			io->bufs[i].writable = op == BENCH_OP_READ;
+		}
+		rc = vub_vring_rewrite(&q->vq->vr, io->head, io->bufs, ctx->nseg + 2);
+		if (rc != 0) {
+			return rc;
+		}
+		io->chain_op = (uint8_t)op;
 	}
 	if (q->busy != NULL) {
 		busy_flip(q, block - q->first);
@@ -195,6 +204,7 @@ prepare(struct bench_queue *q, struct bench_io *io, enum bench_op op, uint64_t b
 			}
 		}
 	}
+	return 0;
 }
 
 /*
@@ -207,7 +217,7 @@ submit(struct bench_thread *t, struct bench_queue *q, bool random, bool counting
 	const struct bench_ctx *ctx = q->ctx;
 	enum bench_phase_kind kind = ctx->phase->kind;
 	struct vub_vring *vr = &q->vq->vr;
-	unsigned int n = 0, nbufs = ctx->nseg + 2;
+	unsigned int n = 0;
 	uint64_t block, ts;
 	struct bench_io *io;
 	int rc;
@@ -217,12 +227,9 @@ submit(struct bench_thread *t, struct bench_queue *q, bool random, bool counting
 		if (!pick_block(q, kind, random, &block)) {
 			break;
 		}
-		prepare(q, io, pick_op(q, kind), block);
-		if (ctx->o->indirect) {
-			rc = vub_vring_add_indirect(vr, io->itable, vub_mem_gpa(&ctx->dev.mem,
-						    io->itable), io->bufs, nbufs, io);
-		} else {
-			rc = vub_vring_add(vr, io->bufs, nbufs, io);
+		rc = prepare(q, io, pick_op(q, kind), block);
+		if (rc == 0) {
+			rc = vub_vring_requeue(vr, io->head, io);
 		}
 		if (rc < 0) {
 			return thread_fail(t, rc, "queue %u: cannot add a request to the ring: %s",

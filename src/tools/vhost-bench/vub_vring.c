@@ -118,11 +118,13 @@ queue_head(struct vub_vring *vr, uint16_t head, uint16_t ndesc, uint16_t last, u
 	vr->avail_idx++;
 }
 
-int
-vub_vring_add(struct vub_vring *vr, const struct vub_buf *bufs, unsigned int n, void *cookie)
+/* Take n free descriptors for a direct chain and write it. \return head or -errno. */
+static int
+take_chain(struct vub_vring *vr, const struct vub_buf *bufs, unsigned int n, uint16_t *last,
+	   uint32_t *wlen)
 {
-	uint16_t head = vr->free_head, last = 0, after;
-	int64_t wlen;
+	uint16_t head = vr->free_head;
+	int64_t w;
 
 	if (vr->broken) {
 		return -EPROTO;
@@ -133,24 +135,24 @@ vub_vring_add(struct vub_vring *vr, const struct vub_buf *bufs, unsigned int n, 
 	if (n > vr->num_free) {
 		return -ENOSPC;
 	}
-	wlen = fill_chain(vr->desc, head, vr->next, false, bufs, n, &last);
-	if (wlen < 0) {
-		return (int)wlen;
+	w = fill_chain(vr->desc, head, vr->next, false, bufs, n, last);
+	if (w < 0) {
+		return (int)w;
 	}
-	after = vr->next[last];
-	vr->free_head = after;
+	vr->free_head = vr->next[*last];
 	vr->num_free = (uint16_t)(vr->num_free - n);
-	queue_head(vr, head, (uint16_t)n, last, (uint32_t)wlen, cookie);
+	*wlen = (uint32_t)w;
 	return head;
 }
 
-int
-vub_vring_add_indirect(struct vub_vring *vr, struct vhd_vring_desc *table, uint64_t table_gpa,
-		       const struct vub_buf *bufs, unsigned int n, void *cookie)
+/* Take one free descriptor and point it at a table of n entries. \return head or -errno. */
+static int
+take_indirect(struct vub_vring *vr, struct vhd_vring_desc *table, uint64_t table_gpa,
+	      const struct vub_buf *bufs, unsigned int n, uint32_t *wlen)
 {
 	uint16_t head = vr->free_head, last = 0;
 	struct vhd_vring_desc *d;
-	int64_t wlen;
+	int64_t w;
 
 	if (vr->broken) {
 		return -EPROTO;
@@ -161,9 +163,9 @@ vub_vring_add_indirect(struct vub_vring *vr, struct vhd_vring_desc *table, uint6
 	if (vr->num_free == 0) {
 		return -ENOSPC;
 	}
-	wlen = fill_chain(table, 0, NULL, true, bufs, n, &last);
-	if (wlen < 0) {
-		return (int)wlen;
+	w = fill_chain(table, 0, NULL, true, bufs, n, &last);
+	if (w < 0) {
+		return (int)w;
 	}
 	d = &vr->desc[head];
 	d->addr = table_gpa;
@@ -172,8 +174,128 @@ vub_vring_add_indirect(struct vub_vring *vr, struct vhd_vring_desc *table, uint6
 	d->next = 0;
 	vr->free_head = vr->next[head];
 	vr->num_free--;
-	queue_head(vr, head, 1, head, (uint32_t)wlen, cookie);
+	*wlen = (uint32_t)w;
 	return head;
+}
+
+int
+vub_vring_add(struct vub_vring *vr, const struct vub_buf *bufs, unsigned int n, void *cookie)
+{
+	uint16_t last = 0;
+	uint32_t wlen = 0;
+	int head = take_chain(vr, bufs, n, &last, &wlen);
+
+	if (head >= 0) {
+		queue_head(vr, (uint16_t)head, (uint16_t)n, last, wlen, cookie);
+	}
+	return head;
+}
+
+int
+vub_vring_add_indirect(struct vub_vring *vr, struct vhd_vring_desc *table, uint64_t table_gpa,
+		       const struct vub_buf *bufs, unsigned int n, void *cookie)
+{
+	uint32_t wlen = 0;
+	int head = take_indirect(vr, table, table_gpa, bufs, n, &wlen);
+
+	if (head >= 0) {
+		queue_head(vr, (uint16_t)head, 1, (uint16_t)head, wlen, cookie);
+	}
+	return head;
+}
+
+static void
+mark_reserved(struct vub_vring *vr, uint16_t head, uint16_t ndesc, uint16_t last,
+	      unsigned int nbufs, uint32_t wlen, struct vhd_vring_desc *table)
+{
+	struct vub_vring_slot *s = &vr->slots[head];
+
+	s->ndesc = ndesc;
+	s->last = last;
+	s->nbufs = (uint16_t)nbufs;
+	s->wlen = wlen;
+	s->table = table;
+	s->reserved = true;
+}
+
+int
+vub_vring_reserve(struct vub_vring *vr, const struct vub_buf *bufs, unsigned int n)
+{
+	uint16_t last = 0;
+	uint32_t wlen = 0;
+	int head = take_chain(vr, bufs, n, &last, &wlen);
+
+	if (head >= 0) {
+		mark_reserved(vr, (uint16_t)head, (uint16_t)n, last, n, wlen, NULL);
+	}
+	return head;
+}
+
+int
+vub_vring_reserve_indirect(struct vub_vring *vr, struct vhd_vring_desc *table,
+			   uint64_t table_gpa, const struct vub_buf *bufs, unsigned int n)
+{
+	uint32_t wlen = 0;
+	int head = take_indirect(vr, table, table_gpa, bufs, n, &wlen);
+
+	if (head >= 0) {
+		mark_reserved(vr, (uint16_t)head, 1, (uint16_t)head, n, wlen, table);
+	}
+	return head;
+}
+
+int
+vub_vring_rewrite(struct vub_vring *vr, uint16_t head, const struct vub_buf *bufs,
+		  unsigned int n)
+{
+	struct vub_vring_slot *s;
+	uint16_t last = 0;
+	int64_t w;
+
+	if (vr->broken) {
+		return -EPROTO;
+	}
+	if (head >= vr->size) {
+		return -EINVAL;
+	}
+	s = &vr->slots[head];
+	if (!s->reserved || s->state != VUB_SLOT_FREE || n != s->nbufs) {
+		return -EINVAL;
+	}
+	/* The private links still chain the reserved descriptors: they left the free list. */
+	if (s->table != NULL) {
+		w = fill_chain(s->table, 0, NULL, true, bufs, n, &last);
+	} else {
+		w = fill_chain(vr->desc, head, vr->next, false, bufs, n, &last);
+	}
+	if (w < 0) {
+		return (int)w;
+	}
+	s->wlen = (uint32_t)w;
+	return 0;
+}
+
+int
+vub_vring_requeue(struct vub_vring *vr, uint16_t head, void *cookie)
+{
+	struct vub_vring_slot *s;
+
+	if (vr->broken) {
+		return -EPROTO;
+	}
+	if (head >= vr->size) {
+		return -EINVAL;
+	}
+	s = &vr->slots[head];
+	if (!s->reserved || s->state != VUB_SLOT_FREE) {
+		return -EINVAL;
+	}
+	s->cookie = cookie;
+	s->state = VUB_SLOT_ADDED;
+	vr->avail_copy[vr->avail_idx & vr->mask] = head;
+	vr->avail->ring[vr->avail_idx & vr->mask] = head;
+	vr->avail_idx++;
+	return 0;
 }
 
 bool
@@ -254,9 +376,11 @@ vub_vring_get_used(struct vub_vring *vr, void **cookie, uint32_t *len)
 	*len = ulen;
 	s->state = VUB_SLOT_FREE;
 	s->cookie = NULL;
-	vr->next[s->last] = vr->free_head;
-	vr->free_head = (uint16_t)id;
-	vr->num_free = (uint16_t)(vr->num_free + s->ndesc);
+	if (!s->reserved) {
+		vr->next[s->last] = vr->free_head;
+		vr->free_head = (uint16_t)id;
+		vr->num_free = (uint16_t)(vr->num_free + s->ndesc);
+	}
 	vr->outstanding--;
 	vr->last_used++;
 	return 1;

@@ -37,7 +37,10 @@ struct vub_vring_slot {
 	uint32_t wlen;  /* device-writable bytes in the chain: the most a used len may say */
 	uint16_t ndesc; /* ring descriptors the chain occupies (1 for an indirect chain) */
 	uint16_t last;  /* last ring descriptor of the chain */
+	uint16_t nbufs; /* reserved chains: buffers it was written with */
 	uint8_t state;
+	bool reserved;  /* owned by the caller between requests: see vub_vring_reserve() */
+	struct vhd_vring_desc *table; /* reserved indirect chains: the caller's table */
 };
 
 struct vub_vring {
@@ -90,6 +93,27 @@ int vub_vring_add(struct vub_vring *vr, const struct vub_buf *bufs, unsigned int
  */
 int vub_vring_add_indirect(struct vub_vring *vr, struct vhd_vring_desc *table, uint64_t table_gpa,
 			   const struct vub_buf *bufs, unsigned int n, void *cookie);
+
+/*
+ * Reserved chains, for a driver that sends the same buffers again and again: the chain is
+ * written once and stays out of the free list, so each request only puts its head in the
+ * avail ring. No descriptor is rewritten per request, which spares the device a cache miss
+ * on the table line the driver would otherwise have just written.
+ *
+ * vub_vring_reserve() writes a chain of n direct descriptors (or, with a table, one ring
+ * descriptor pointing at n table entries) and returns its head, -ENOSPC, -EINVAL or -EPROTO.
+ * vub_vring_rewrite() writes new buffers (same n) into a reserved chain that is not in
+ * flight, e.g. to turn the data buffers device-writable for a read. vub_vring_requeue()
+ * queues a reserved chain that is not in flight, like vub_vring_add(); it returns 0 or
+ * -EINVAL (not reserved, or in flight) / -EPROTO (broken). A reserved chain comes back from
+ * vub_vring_get_used() like any other and can be requeued at once.
+ */
+int vub_vring_reserve(struct vub_vring *vr, const struct vub_buf *bufs, unsigned int n);
+int vub_vring_reserve_indirect(struct vub_vring *vr, struct vhd_vring_desc *table,
+			       uint64_t table_gpa, const struct vub_buf *bufs, unsigned int n);
+int vub_vring_rewrite(struct vub_vring *vr, uint16_t head, const struct vub_buf *bufs,
+		      unsigned int n);
+int vub_vring_requeue(struct vub_vring *vr, uint16_t head, void *cookie);
 
 /*
  * Make every added chain visible (one avail->idx store) and say whether the device wants a

@@ -364,3 +364,115 @@ Test(vub_vring, completion_of_unpublished_chain)
 	dev_push(d, (uint32_t)h2, 1);
 	expect_broken(d, "not an in-flight chain head");
 }
+
+/* ---- reserved chains ---- */
+
+Test(vub_vring, reserved_chain_is_written_once_and_requeued)
+{
+	struct dev *d = dev_new(8, false);
+	struct vhd_vring_desc *desc = d->desc;
+	void *cookie;
+	uint32_t len;
+	int head;
+
+	head = vub_vring_reserve(&d->vr, g_req, 3);
+	cr_assert_geq(head, 0);
+	cr_assert_eq(d->vr.num_free, 5);
+	cr_assert_eq(vub_vring_in_flight(&d->vr), 0, "reserved is not in flight");
+	cr_assert_eq(desc[head].addr, 0x1000);
+	cr_assert_eq(desc[desc[head].next].flags, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE);
+	for (unsigned int round = 0; round < 3; round++) {
+		/* A device that scribbles on the table does not change what the driver checks. */
+		desc[head].len = 999;
+		cr_assert_eq(vub_vring_requeue(&d->vr, (uint16_t)head, (void *)0x55), 0);
+		cr_assert_eq(vub_vring_requeue(&d->vr, (uint16_t)head, NULL), -EINVAL,
+			     "a chain cannot be queued twice");
+		vub_vring_publish(&d->vr);
+		cr_assert_eq(desc[head].len, 999, "requeue rewrites no descriptor");
+		cr_assert_eq(dev_pop(d), head);
+		cr_assert_eq(vub_vring_requeue(&d->vr, (uint16_t)head, NULL), -EINVAL,
+			     "in flight");
+		dev_push(d, (uint32_t)head, 4097);
+		cr_assert_eq(vub_vring_get_used(&d->vr, &cookie, &len), 1);
+		cr_assert_eq(cookie, (void *)0x55);
+		cr_assert_eq(len, 4097);
+		cr_assert_eq(d->vr.num_free, 5, "a reserved chain never returns to the free list");
+	}
+	/* The other descriptors are still there for ordinary chains. */
+	cr_assert_geq(vub_vring_add(&d->vr, g_req, 3, NULL), 0);
+	cr_assert_eq(vub_vring_add(&d->vr, g_req, 3, NULL), -ENOSPC);
+	cr_assert_eq(vub_vring_requeue(&d->vr, 7, NULL), -EINVAL, "not reserved");
+	cr_assert_eq(vub_vring_requeue(&d->vr, 8, NULL), -EINVAL, "out of range");
+	dev_free(d);
+}
+
+Test(vub_vring, rewrite_changes_direction_and_writable_bytes)
+{
+	struct dev *d = dev_new(8, false);
+	struct vhd_vring_desc *desc = d->desc;
+	struct vub_buf out[3] = { g_req[0], g_req[1], g_req[2] };
+	void *cookie;
+	uint32_t len;
+	int head, data;
+
+	out[1].writable = false;
+	head = vub_vring_reserve(&d->vr, out, 3);
+	cr_assert_geq(head, 0);
+	data = desc[head].next;
+	cr_assert_eq(desc[data].flags, VRING_DESC_F_NEXT);
+	cr_assert_eq(vub_vring_rewrite(&d->vr, (uint16_t)head, g_req, 2), -EINVAL, "other n");
+	cr_assert_eq(vub_vring_rewrite(&d->vr, 7, g_req, 3), -EINVAL, "not reserved");
+	cr_assert_eq(vub_vring_rewrite(&d->vr, (uint16_t)head, g_req, 3), 0);
+	cr_assert_eq(desc[head].next, data, "same descriptors");
+	cr_assert_eq(desc[data].flags, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE);
+
+	/* Now 4097 writable bytes: the read's used length is fine. */
+	vub_vring_requeue(&d->vr, (uint16_t)head, NULL);
+	vub_vring_publish(&d->vr);
+	cr_assert_eq(vub_vring_rewrite(&d->vr, (uint16_t)head, out, 3), -EINVAL, "in flight");
+	dev_pop(d);
+	dev_push(d, (uint32_t)head, 4097);
+	cr_assert_eq(vub_vring_get_used(&d->vr, &cookie, &len), 1);
+
+	/* Back to a write: 1 writable byte, so 4097 is now a lie the driver catches. */
+	cr_assert_eq(vub_vring_rewrite(&d->vr, (uint16_t)head, out, 3), 0);
+	cr_assert_eq(desc[data].flags, VRING_DESC_F_NEXT);
+	vub_vring_requeue(&d->vr, (uint16_t)head, NULL);
+	vub_vring_publish(&d->vr);
+	dev_pop(d);
+	dev_push(d, (uint32_t)head, 4097);
+	cr_assert_eq(vub_vring_get_used(&d->vr, &cookie, &len), -EPROTO);
+	dev_free(d);
+}
+
+Test(vub_vring, reserved_indirect_chain)
+{
+	struct dev *d = dev_new(4, false);
+	struct vhd_vring_desc *desc = d->desc;
+	struct vhd_vring_desc table[3];
+	struct vub_buf out[3] = { g_req[0], g_req[1], g_req[2] };
+	void *cookie;
+	uint32_t len;
+	int head;
+
+	memset(table, 0, sizeof(table));
+	head = vub_vring_reserve_indirect(&d->vr, table, 0x9000, g_req, 3);
+	cr_assert_geq(head, 0);
+	cr_assert_eq(d->vr.num_free, 3);
+	cr_assert_eq(desc[head].flags, VRING_DESC_F_INDIRECT);
+	cr_assert_eq(desc[head].addr, 0x9000);
+	cr_assert_eq(desc[head].len, 48);
+	cr_assert_eq(table[1].flags, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE);
+	out[1].writable = false;
+	cr_assert_eq(vub_vring_rewrite(&d->vr, (uint16_t)head, out, 3), 0);
+	cr_assert_eq(table[1].flags, VRING_DESC_F_NEXT, "the table is rewritten, not the ring");
+	cr_assert_eq(desc[head].flags, VRING_DESC_F_INDIRECT);
+	cr_assert_eq(vub_vring_requeue(&d->vr, (uint16_t)head, (void *)9), 0);
+	vub_vring_publish(&d->vr);
+	cr_assert_eq(dev_pop(d), head);
+	dev_push(d, (uint32_t)head, 1);
+	cr_assert_eq(vub_vring_get_used(&d->vr, &cookie, &len), 1);
+	cr_assert_eq(cookie, (void *)9);
+	cr_assert_eq(d->vr.num_free, 3);
+	dev_free(d);
+}
