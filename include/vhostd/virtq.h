@@ -44,8 +44,26 @@ struct vhd_mem {
  * \return the number of iovecs used (0 when len is 0), -EFAULT when any byte is outside guest
  *         memory or gpa + len overflows, -ENOBUFS when more than max_iov would be needed.
  */
-int vhd_mem_translate(const struct vhd_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
-		      unsigned int max_iov);
+int vhd_mem_translate_slow(const struct vhd_mem *mem, uint64_t gpa, uint64_t len,
+			   struct iovec *iov, unsigned int max_iov);
+
+static inline int
+vhd_mem_translate(const struct vhd_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
+		  unsigned int max_iov)
+{
+	const struct vhd_mem_region *r = &mem->regions[0];
+	uint64_t off = gpa - r->gpa;
+
+	/* Inline for the buffer of a request that lies in the first region: nearly all of them
+	 * (QEMU's low RAM, or all of it). Everything else, len 0 included, goes the long way. */
+	if (vhd_likely(mem->nregions > 0 && max_iov > 0 && len > 0 && off < r->size &&
+		       len <= r->size - off)) {
+		iov[0].iov_base = (void *)(uintptr_t)(r->hva + off);
+		iov[0].iov_len = len;
+		return 1;
+	}
+	return vhd_mem_translate_slow(mem, gpa, len, iov, max_iov);
+}
 
 /* Host address of [gpa, gpa + len) when it lies inside one region, else NULL. */
 void *vhd_mem_contig(const struct vhd_mem *mem, uint64_t gpa, uint64_t len);
@@ -165,14 +183,18 @@ int vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struc
 		unsigned int max_iov);
 
 /*
- * Return a head to the guest with `len` bytes written. Publishes used->idx immediately (so the
- * inflight record stays exact), but does not notify: call vhd_vq_notify() once per poll round.
+ * Return a head to the guest with `len` bytes written. With an inflight region, used->idx is
+ * published at once (its record can repair only one completion in between); without one, the
+ * guest sees the entry at the next vhd_vq_notify(), so a round of completions moves the line
+ * holding used->idx between the cores once instead of once per request. Never notifies: call
+ * vhd_vq_notify() once per poll round.
  */
 void vhd_vq_push(struct vhd_vq *vq, uint16_t head, uint32_t len);
 
 /*
- * Signal the guest if entries were pushed since the last call and the guest asked for it
- * (EVENT_IDX used_event, or VRING_AVAIL_F_NO_INTERRUPT). One eventfd write at most.
+ * Publish used->idx for the entries pushed since the last call, then signal the guest if it
+ * asked for it (EVENT_IDX used_event, or VRING_AVAIL_F_NO_INTERRUPT). One eventfd write at
+ * most. Entries pushed before the queue broke are still published.
  */
 void vhd_vq_notify(struct vhd_vq *vq);
 

@@ -352,8 +352,15 @@ blk_submit(struct vhd_task *t)
 	bt->op = VHD_STAT_OTHER;
 	bt->nseg = 0;
 	bt->io.length = 0;
-	if (c->error == -ENOBUFS ||
-	    vhd_iov_to_buf(t->iov, c->nreadable, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
+	if (vhd_unlikely(c->error == -ENOBUFS)) {
+		finish(bt, -EIO);
+		return;
+	}
+	/* One private copy of the header, whatever the guest does to it meanwhile. */
+	if (vhd_likely(c->nreadable > 0 && t->iov[0].iov_len >= sizeof(hdr) &&
+		       t->iov[0].iov_base != NULL)) {
+		memcpy(&hdr, t->iov[0].iov_base, sizeof(hdr));
+	} else if (vhd_iov_to_buf(t->iov, c->nreadable, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
 		finish(bt, -EIO);
 		return;
 	}

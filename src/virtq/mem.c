@@ -19,8 +19,8 @@ find_region(const struct vhd_mem *mem, uint64_t gpa)
 }
 
 int
-vhd_mem_translate(const struct vhd_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
-		  unsigned int max_iov)
+vhd_mem_translate_slow(const struct vhd_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
+		       unsigned int max_iov)
 {
 	const struct vhd_mem_region *r;
 	unsigned int n = 0;

@@ -213,6 +213,7 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 	bool iov_full = false;
 	uint64_t last_w_addr = 0;
 	uint32_t last_w_len = 0;
+	uint8_t *last_w_host = NULL; /* its last byte, when its translation is in iov[] */
 
 	memset(chain, 0, sizeof(*chain));
 	chain->head = head;
@@ -223,6 +224,7 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 	for (;;) {
 		struct vhd_vring_desc d;
 		bool writable;
+		int n;
 
 		if (vhd_unlikely(budget == 0)) {
 			vhd_vq_set_broken(vq, "head %u: descriptor chain loops or is longer "
@@ -294,10 +296,10 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 			} else {
 				chain->readable_len += d.len;
 			}
+			n = -ENOBUFS;
 			if (!iov_full) {
-				int n = vhd_mem_translate(vq->mem, d.addr, d.len, &iov[chain->niov],
-							  max_iov - chain->niov);
-
+				n = vhd_mem_translate(vq->mem, d.addr, d.len, &iov[chain->niov],
+						      max_iov - chain->niov);
 				if (n == -EFAULT) {
 					if (chain->niov < max_iov) {
 						iov[chain->niov].iov_base = NULL;
@@ -323,6 +325,15 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 					chain->nreadable = chain->niov;
 				}
 			}
+			/* The status byte's address comes free from a buffer translated whole. */
+			if (writable) {
+				last_w_host = NULL;
+				if (n > 0) {
+					const struct iovec *e = &iov[chain->niov - 1];
+
+					last_w_host = (uint8_t *)e->iov_base + e->iov_len - 1;
+				}
+			}
 		}
 
 		if (!(d.flags & VRING_DESC_F_NEXT)) {
@@ -339,7 +350,9 @@ vhd_vq_walk(struct vhd_vq *vq, uint16_t head, struct vhd_chain *chain, struct io
 
 	/* A buffer whose end wraps past 2^64 has no last byte (its "last byte" would be guest
 	 * memory the driver never offered). */
-	if (last_w_len > 0 && last_w_addr + last_w_len - 1 >= last_w_addr) {
+	if (vhd_likely(last_w_host != NULL)) {
+		chain->last_writable = last_w_host;
+	} else if (last_w_len > 0 && last_w_addr + last_w_len - 1 >= last_w_addr) {
 		chain->last_writable = vhd_mem_contig(vq->mem, last_w_addr + last_w_len - 1, 1);
 	}
 	return 0;
@@ -364,12 +377,10 @@ vhd_vq_push(struct vhd_vq *vq, uint16_t head, uint32_t len)
 	 * A crash before used->idx moves leaves the head in flight (resubmitted); a crash after
 	 * it is repaired from last_inflight_io because inflight->used_idx lags used->idx.
 	 */
+	vq->used_idx++;
 	if (vq->inflight != NULL) {
 		__atomic_store_n(&vq->inflight->last_inflight_io, head, __ATOMIC_RELEASE);
-	}
-	vq->used_idx++;
-	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
-	if (vq->inflight != NULL) {
+		__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
 		__atomic_store_n(&vq->inflight->desc[head].inflight, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&vq->inflight->used_idx, vq->used_idx, __ATOMIC_RELEASE);
 	}
@@ -395,10 +406,17 @@ vhd_vq_notify(struct vhd_vq *vq)
 {
 	bool notify;
 
-	if (!vq->need_notify || vq->broken) {
+	if (!vq->need_notify) {
 		return;
 	}
 	vq->need_notify = false;
+	if (vq->inflight == NULL) {
+		/* Release: the used entries before the index that shows them. */
+		__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	}
+	if (vq->broken) {
+		return;
+	}
 	/* The used->idx store must be visible before we read the driver's suppression state,
 	 * or we could miss a wakeup it asked for in between (2.7.10). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -421,10 +439,13 @@ vhd_vq_notify(struct vhd_vq *vq)
 void
 vhd_vq_notify_force(struct vhd_vq *vq)
 {
+	if (vq->need_notify && vq->inflight == NULL) {
+		__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	}
+	vq->need_notify = false;
 	if (vq->broken) {
 		return;
 	}
-	vq->need_notify = false;
 	vq->signalled_used = vq->used_idx;
 	vq->signalled_used_valid = true;
 	signal_guest(vq);

@@ -205,6 +205,16 @@ collect(int qi)
 }
 
 void
+sh_publish(void)
+{
+	for (int i = 0; i < SH_NQ; i++) {
+		if (g_sh.started[i]) {
+			vhd_vq_notify(&g_sh.q[i].vq);
+		}
+	}
+}
+
+void
 sh_run(void)
 {
 	int idle = 0;
@@ -217,6 +227,7 @@ sh_run(void)
 				work += vhd_queue_poll(&g_sh.q[i]);
 			}
 		}
+		sh_publish();
 		idle = work > 0 ? 0 : idle + 1;
 	}
 	for (int i = 0; i < SH_NQ; i++) {

@@ -73,6 +73,8 @@ uint16_t sh_post(int qi, const struct sh_seg *segs, unsigned int n, bool indirec
 
 /* Poll every started queue and the backends until idle. */
 void sh_run(void);
+/* Publish used->idx of every started queue, as the worker does once per round. */
+void sh_publish(void);
 
 /* Has head completed on queue qi (collected by sh_run)? *len gets the used length. */
 bool sh_done(int qi, uint16_t head, uint32_t *len);

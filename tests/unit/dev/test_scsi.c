@@ -448,6 +448,7 @@ Test(scsi, abort_task_waits_for_the_running_command)
 	cr_assert(!sh_done(0, tmf.head, NULL));
 	hold_release(g_h0);
 	vhd_bdev_poll_channels();
+	sh_publish();
 	/* One completion round: the command is on its used ring, then the TMF. */
 	cr_assert(io_done(&cmd));
 	cr_assert_eq(tmf_response(&tmf), VIRTIO_SCSI_S_FUNCTION_COMPLETE);
