@@ -13,8 +13,9 @@
 # Suite options: --no-doc (never touch the document), --doc (touch it even in quick mode or
 # with a subset).
 #
-# It builds build-release (meson --buildtype=release -Dtests=disabled) when missing, and the
-# LD_PRELOAD call counter (count_preload.c) and the core-to-core probe (c2c.c) into it.
+# It sets up build-release (meson --buildtype=release -Dtests=disabled) when missing, brings
+# it up to date with ninja before every run, and builds the LD_PRELOAD call counter
+# (count_preload.c) and the core-to-core probe (c2c.c) into it.
 # Results: BUILD/bench-results/TIMESTAMP/
 # (results.json, report.md, PNG plots, server logs, callgrind files).
 # Figures are printed, never asserted; this is not part of scripts/test.sh (a smoke test,
@@ -66,13 +67,12 @@ if [ "$DOC" = auto ]; then
 	if [ "$QUICK" = 0 ] && [ "$SUBSET" = 0 ]; then DOC=yes; else DOC=no; fi
 fi
 
-if [ ! -x "$BUILD/src/vhostd" ] || [ ! -x "$BUILD/src/tools/vhost-bench/vhost-bench" ]; then
-	if [ ! -f "$BUILD/build.ninja" ]; then
-		echo "run.sh: setting up $BUILD (release)" >&2
-		meson setup "$BUILD" "$REPO" --buildtype=release -Dtests=disabled >&2
-	fi
-	ninja -C "$BUILD" >&2
+if [ ! -f "$BUILD/build.ninja" ]; then
+	echo "run.sh: setting up $BUILD (release)" >&2
+	meson setup "$BUILD" "$REPO" --buildtype=release -Dtests=disabled >&2
 fi
+# Always: binaries older than the sources would be measured under the current commit's name.
+ninja -C "$BUILD" >&2
 # Helpers built with cc next to the release build, again when their source is newer.
 # Usage: helper OUTPUT SOURCE CC_FLAGS...
 helper() {

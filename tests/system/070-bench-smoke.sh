@@ -36,6 +36,10 @@ if ! timeout --kill-after=10 300 "$REPO_ROOT/tests/bench/run.sh" --quick "${comm
 	fail "run.sh (matrix, scaling) failed"
 fi
 [[ -s $OUT/results.json ]] || fail "no results.json"
+# The build is brought up to date before measuring, even when its binaries exist: stale ones
+# would be reported under the current commit.
+grep -q "ninja: Entering directory" "$LOG" || fail "run.sh did not run ninja on $BUILD"
+pass "run.sh brings the build up to date before measuring"
 python3 - "$OUT/results.json" <<'PY' || fail "results.json lacks figures"
 import json, sys
 r = json.load(open(sys.argv[1]))
