@@ -290,11 +290,7 @@ vub_vring_requeue(struct vub_vring *vr, uint16_t head, void *cookie)
 	if (!s->reserved || s->state != VUB_SLOT_FREE) {
 		return -EINVAL;
 	}
-	s->cookie = cookie;
-	s->state = VUB_SLOT_ADDED;
-	vr->avail_copy[vr->avail_idx & vr->mask] = head;
-	vr->avail->ring[vr->avail_idx & vr->mask] = head;
-	vr->avail_idx++;
+	queue_head(vr, head, s->ndesc, s->last, s->wlen, cookie);
 	return 0;
 }
 
