@@ -21,6 +21,7 @@
 #define VHOSTD_VIRTQ_H
 
 #include "vhostd/common.h"
+#include "vhostd/iov.h"
 #include "vhostd/virtio_spec.h"
 
 /* vhost-user (DPDK 22.11) accepts at most 8 regions in SET_MEM_TABLE. */
@@ -203,12 +204,5 @@ void vhd_vq_notify_force(struct vhd_vq *vq);
 
 /* Mark the queue broken and log why, once. */
 void vhd_vq_set_broken(struct vhd_vq *vq, const char *fmt, ...) VHD_PRINTF(2, 3);
-
-/* Copy up to len bytes out of / into a (possibly partial) iovec array, skipping `skip` bytes.
- * Stops at the first NULL iov_base. \return bytes copied. */
-size_t vhd_iov_to_buf(const struct iovec *iov, unsigned int niov, size_t skip, void *buf,
-		      size_t len);
-size_t vhd_iov_from_buf(const struct iovec *iov, unsigned int niov, size_t skip,
-			const void *buf, size_t len);
 
 #endif /* VHOSTD_VIRTQ_H */

@@ -25,6 +25,7 @@
 
 #define VHD_LOG_COMPONENT "nvme"
 #include "nvme_internal.h"
+#include "vhostd/iov.h"
 #include "vhostd/log.h"
 
 enum {
@@ -63,42 +64,6 @@ nvme_qpair_outstanding(const struct nvme_qpair *qp)
 }
 
 /* ---- iovec copies for bounce buffers ---- */
-
-static void
-copy_from_iov(const struct iovec *iov, int iovcnt, uint64_t skip, uint8_t *dst, uint64_t len)
-{
-	for (int i = 0; i < iovcnt && len > 0; i++) {
-		uint64_t n;
-
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		n = VHD_MIN(iov[i].iov_len - skip, len);
-		memcpy(dst, (const uint8_t *)iov[i].iov_base + skip, n);
-		dst += n;
-		len -= n;
-		skip = 0;
-	}
-}
-
-static void
-copy_to_iov(const struct iovec *iov, int iovcnt, uint64_t skip, const uint8_t *src, uint64_t len)
-{
-	for (int i = 0; i < iovcnt && len > 0; i++) {
-		uint64_t n;
-
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		n = VHD_MIN(iov[i].iov_len - skip, len);
-		memcpy((uint8_t *)iov[i].iov_base + skip, src, n);
-		src += n;
-		len -= n;
-		skip = 0;
-	}
-}
 
 /* ---- doorbells ---- */
 
@@ -201,8 +166,8 @@ slot_done(struct nvme_qpair *qp, struct nvme_slot *slot, int err)
 	uint16_t cid = (uint16_t)(slot - qp->slots);
 
 	if (slot->bounce >= 0 && err == 0 && io->type == VHD_IO_READ) {
-		copy_to_iov(io->iov, io->iovcnt, slot->io_off,
-			    qp->bounce + (size_t)slot->bounce * NVME_BOUNCE_SIZE, slot->len);
+		vhd_iov_from_buf(io->iov, (unsigned int)io->iovcnt, slot->io_off,
+				 qp->bounce + (size_t)slot->bounce * NVME_BOUNCE_SIZE, slot->len);
 	}
 	bounce_put(qp, slot);
 	slot->state = NVME_SLOT_FREE;
@@ -289,7 +254,7 @@ build_rw(struct nvme_qpair *qp, struct vhd_bdev_io *io, struct nvme_slot *slot)
 		buf = qp->bounce + (size_t)slot->bounce * NVME_BOUNCE_SIZE;
 		biova = qp->bounce_iova + (uint64_t)slot->bounce * NVME_BOUNCE_SIZE;
 		if (io->type == VHD_IO_WRITE) {
-			copy_from_iov(io->iov, io->iovcnt, x->done, buf, (uint64_t)len);
+			vhd_iov_to_buf(io->iov, (unsigned int)io->iovcnt, x->done, buf, (size_t)len);
 		}
 		nvme_prp_contig(biova, (uint64_t)len, &dp, slot->list, slot->list_iova);
 		nvme_sg_advance(&cur, (uint64_t)len);
