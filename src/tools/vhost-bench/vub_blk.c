@@ -7,7 +7,6 @@
 
 #include "vub_blk.h"
 
-#define RING_ALIGN 4096u
 
 static int
 blk_fail(struct vub_blk *d, int rc, const char *fmt, ...) VHD_PRINTF(3, 4);
@@ -225,46 +224,48 @@ setup_inflight(struct vub_blk *d)
 	return rc != 0 ? conn_failed(d, rc) : 0;
 }
 
-static uint64_t
-ring_bytes(uint16_t qsize)
+uint64_t
+vub_queue_mem_bytes(uint16_t qsize)
 {
-	uint64_t a = RING_ALIGN - 1;
+	uint64_t a = VUB_RING_ALIGN - 1;
 
 	return ((vub_vring_desc_bytes(qsize) + a) & ~a) +
 	       ((vub_vring_avail_bytes(qsize) + a) & ~a) +
 	       ((vub_vring_used_bytes(qsize) + a) & ~a);
 }
 
-static int
-setup_queue(struct vub_blk *d, struct vub_blk_queue *q)
+int
+vub_queue_alloc(struct vub_mem *m, struct vub_blk_queue *q, uint16_t qsize, bool event_idx)
 {
-	struct vub_conn *c = &d->conn;
-	void *desc, *avail, *used;
+	void *desc = vub_mem_alloc(m, vub_vring_desc_bytes(qsize), VUB_RING_ALIGN);
+	void *avail = vub_mem_alloc(m, vub_vring_avail_bytes(qsize), VUB_RING_ALIGN);
+	void *used = vub_mem_alloc(m, vub_vring_used_bytes(qsize), VUB_RING_ALIGN);
 	int rc;
 
-	desc = vub_mem_alloc(&d->mem, vub_vring_desc_bytes(d->qsize), RING_ALIGN);
-	avail = vub_mem_alloc(&d->mem, vub_vring_avail_bytes(d->qsize), RING_ALIGN);
-	used = vub_mem_alloc(&d->mem, vub_vring_used_bytes(d->qsize), RING_ALIGN);
 	if (desc == NULL || avail == NULL || used == NULL) {
-		return blk_fail(d, -ENOMEM, "shared region too small for ring %u", q->index);
+		return -ENOMEM;
 	}
-	rc = vub_vring_init(&q->vr, d->qsize, desc, avail, used,
-			    vub_blk_has(d, VIRTIO_RING_F_EVENT_IDX));
+	rc = vub_vring_init(&q->vr, qsize, desc, avail, used, event_idx);
 	if (rc != 0) {
-		return blk_fail(d, rc, "ring %u: init: %s", q->index, strerror(-rc));
+		return rc;
 	}
 	q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->kick_fd < 0 || q->call_fd < 0) {
-		return blk_fail(d, -errno, "eventfd: %s", strerror(errno));
-	}
-	rc = vub_set_vring_num(c, q->index, d->qsize);
+	return q->kick_fd < 0 || q->call_fd < 0 ? -errno : 0;
+}
+
+int
+vub_queue_announce(struct vub_conn *c, const struct vub_blk_queue *q)
+{
+	const struct vub_vring *vr = &q->vr;
+	int rc = vub_set_vring_num(c, q->index, vr->size);
+
 	if (rc == 0) {
 		rc = vub_set_vring_base(c, q->index, 0);
 	}
 	if (rc == 0) {
-		rc = vub_set_vring_addr(c, q->index, vub_mem_uaddr(desc), vub_mem_uaddr(used),
-					vub_mem_uaddr(avail), 0, 0);
+		rc = vub_set_vring_addr(c, q->index, vub_mem_uaddr(vr->desc), vub_mem_uaddr(vr->used),
+					vub_mem_uaddr(vr->avail), 0, 0);
 	}
 	if (rc == 0) {
 		rc = vub_set_vring_call(c, q->index, q->call_fd);
@@ -272,6 +273,21 @@ setup_queue(struct vub_blk *d, struct vub_blk_queue *q)
 	if (rc == 0) {
 		rc = vub_set_vring_kick(c, q->index, q->kick_fd);
 	}
+	return rc;
+}
+
+static int
+setup_queue(struct vub_blk *d, struct vub_blk_queue *q)
+{
+	int rc = vub_queue_alloc(&d->mem, q, d->qsize, vub_blk_has(d, VIRTIO_RING_F_EVENT_IDX));
+
+	if (rc == -ENOMEM) {
+		return blk_fail(d, rc, "shared region too small for ring %u", q->index);
+	}
+	if (rc != 0) {
+		return blk_fail(d, rc, "ring %u: %s", q->index, strerror(-rc));
+	}
+	rc = vub_queue_announce(&d->conn, q);
 	return rc != 0 ? conn_failed(d, rc) : 0;
 }
 
@@ -325,7 +341,7 @@ vub_blk_start(struct vub_blk *d, uint16_t nq, uint16_t qsize, uint64_t extra_mem
 			return rc;
 		}
 	}
-	rc = vub_mem_create(&d->mem, ring_bytes(qsize) * nq + extra_mem + RING_ALIGN,
+	rc = vub_mem_create(&d->mem, vub_queue_mem_bytes(qsize) * nq + extra_mem + VUB_RING_ALIGN,
 			    d->opts.backing, d->opts.hugetlbfs_dir, d->opts.gpa_base);
 	if (rc != 0) {
 		return blk_fail(d, rc, "cannot create %s shared memory: %s",

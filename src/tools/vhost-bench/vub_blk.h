@@ -53,6 +53,22 @@ struct vub_blk_queue {
 	struct vub_vring vr;
 };
 
+/* Each part of a ring (descriptors, avail, used) starts on its own page. */
+#define VUB_RING_ALIGN 4096u
+
+/* Shared memory the rings of one queue of qsize entries take. */
+uint64_t vub_queue_mem_bytes(uint16_t qsize);
+
+/*
+ * Queue set-up shared by every front-end built on libvub (vub_blk here, vub-io for SCSI):
+ * vub_queue_alloc() carves q's rings out of m, initialises the driver side and opens the
+ * kick and call eventfds (0, -ENOMEM when m is too small, -EINVAL, or -errno);
+ * vub_queue_announce() sends SET_VRING_NUM/BASE/ADDR/CALL/KICK for it (0 or the failing
+ * message's vub_conn error). q->index must be set.
+ */
+int vub_queue_alloc(struct vub_mem *m, struct vub_blk_queue *q, uint16_t qsize, bool event_idx);
+int vub_queue_announce(struct vub_conn *c, const struct vub_blk_queue *q);
+
 struct vub_blk {
 	struct vub_conn conn;
 	struct vub_blk_opts opts;

@@ -26,7 +26,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +36,6 @@
 #define MAX_REQ_QUEUES 4
 #define DEFAULT_CHUNK (128u << 10)
 #define IO_TIMEOUT_S 30
-#define RING_ALIGN 4096u
 
 /* SCSI bits used here (SPC/SBC). */
 #define SCSI_READ_16 0x88
@@ -100,48 +98,12 @@ fe_mem(struct fe *f)
 
 /* ---- vhost-user-scsi set-up (libvub's device code is blk-only) ---- */
 
-static uint64_t
-ring_bytes(uint16_t qsize)
-{
-	uint64_t a = RING_ALIGN - 1;
-
-	return ((vub_vring_desc_bytes(qsize) + a) & ~a) +
-	       ((vub_vring_avail_bytes(qsize) + a) & ~a) +
-	       ((vub_vring_used_bytes(qsize) + a) & ~a);
-}
-
 static int
 scsi_queue(struct fe *f, struct vub_blk_queue *q)
 {
-	void *desc = vub_mem_alloc(&f->mem, vub_vring_desc_bytes(QSIZE), RING_ALIGN);
-	void *avail = vub_mem_alloc(&f->mem, vub_vring_avail_bytes(QSIZE), RING_ALIGN);
-	void *used = vub_mem_alloc(&f->mem, vub_vring_used_bytes(QSIZE), RING_ALIGN);
-	int rc;
+	int rc = vub_queue_alloc(&f->mem, q, QSIZE, false);
 
-	if (desc == NULL || avail == NULL || used == NULL ||
-	    vub_vring_init(&q->vr, QSIZE, desc, avail, used, false) != 0) {
-		return -ENOMEM;
-	}
-	q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	q->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->kick_fd < 0 || q->call_fd < 0) {
-		return -errno;
-	}
-	rc = vub_set_vring_num(&f->conn, q->index, QSIZE);
-	if (rc == 0) {
-		rc = vub_set_vring_base(&f->conn, q->index, 0);
-	}
-	if (rc == 0) {
-		rc = vub_set_vring_addr(&f->conn, q->index, vub_mem_uaddr(desc),
-					vub_mem_uaddr(used), vub_mem_uaddr(avail), 0, 0);
-	}
-	if (rc == 0) {
-		rc = vub_set_vring_call(&f->conn, q->index, q->call_fd);
-	}
-	if (rc == 0) {
-		rc = vub_set_vring_kick(&f->conn, q->index, q->kick_fd);
-	}
-	return rc;
+	return rc != 0 ? rc : vub_queue_announce(&f->conn, q);
 }
 
 static int
@@ -184,7 +146,8 @@ scsi_start(struct fe *f, const char *path, uint16_t nreq, uint64_t extra_mem)
 	rc = vub_set_features(&f->conn, f->features);
 	if (rc == 0) {
 		f->nvq = (uint16_t)(2 + nreq);
-		rc = vub_mem_create(&f->mem, ring_bytes(QSIZE) * f->nvq + extra_mem + RING_ALIGN,
+		rc = vub_mem_create(&f->mem,
+				    vub_queue_mem_bytes(QSIZE) * f->nvq + extra_mem + VUB_RING_ALIGN,
 				    VUB_MEM_MEMFD, NULL, VUB_MEM_GPA_BASE_DEFAULT);
 	}
 	if (rc == 0) {
