@@ -254,7 +254,8 @@ build_rw(struct nvme_qpair *qp, struct vhd_bdev_io *io, struct nvme_slot *slot)
 		buf = qp->bounce + (size_t)slot->bounce * NVME_BOUNCE_SIZE;
 		biova = qp->bounce_iova + (uint64_t)slot->bounce * NVME_BOUNCE_SIZE;
 		if (io->type == VHD_IO_WRITE) {
-			vhd_iov_to_buf(io->iov, (unsigned int)io->iovcnt, x->done, buf, (size_t)len);
+			vhd_iov_to_buf(io->iov, (unsigned int)io->iovcnt, x->done, buf,
+				       (size_t)len);
 		}
 		nvme_prp_contig(biova, (uint64_t)len, &dp, slot->list, slot->list_iova);
 		nvme_sg_advance(&cur, (uint64_t)len);

@@ -264,8 +264,8 @@ vub_queue_announce(struct vub_conn *c, const struct vub_blk_queue *q)
 		rc = vub_set_vring_base(c, q->index, 0);
 	}
 	if (rc == 0) {
-		rc = vub_set_vring_addr(c, q->index, vub_mem_uaddr(vr->desc), vub_mem_uaddr(vr->used),
-					vub_mem_uaddr(vr->avail), 0, 0);
+		rc = vub_set_vring_addr(c, q->index, vub_mem_uaddr(vr->desc),
+					vub_mem_uaddr(vr->used), vub_mem_uaddr(vr->avail), 0, 0);
 	}
 	if (rc == 0) {
 		rc = vub_set_vring_call(c, q->index, q->call_fd);

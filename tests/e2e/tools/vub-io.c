@@ -146,9 +146,11 @@ scsi_start(struct fe *f, const char *path, uint16_t nreq, uint64_t extra_mem)
 	rc = vub_set_features(&f->conn, f->features);
 	if (rc == 0) {
 		f->nvq = (uint16_t)(2 + nreq);
-		rc = vub_mem_create(&f->mem,
-				    vub_queue_mem_bytes(QSIZE) * f->nvq + extra_mem + VUB_RING_ALIGN,
-				    VUB_MEM_MEMFD, NULL, VUB_MEM_GPA_BASE_DEFAULT);
+		uint64_t bytes = vub_queue_mem_bytes(QSIZE) * f->nvq + extra_mem +
+				 VUB_RING_ALIGN;
+
+		rc = vub_mem_create(&f->mem, bytes, VUB_MEM_MEMFD, NULL,
+				    VUB_MEM_GPA_BASE_DEFAULT);
 	}
 	if (rc == 0) {
 		vub_mem_region_desc(&f->mem, &r);
